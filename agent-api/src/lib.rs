@@ -1,0 +1,1 @@
+//! Agent API: JSON-RPC/MCP context API for AI agents (issue 5).

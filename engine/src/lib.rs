@@ -1,0 +1,1 @@
+//! dist-space engine: a pure eg-walker event-graph text engine (work in progress).

@@ -1,0 +1,1 @@
+//! Virtual file system: rope documents, file tree, position encodings, disk sync.
