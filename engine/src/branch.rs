@@ -1,8 +1,8 @@
 //! A materialised document: text at one version.
 //!
 //! Typing arrives one char at a time, and a rope edit per char is what makes plain ropes slow.
-//! Edits that stay inside a small pending run (the text just typed) are applied to that run
-//! and reach the rope in one insert when the run is flushed.
+//! Edits go to a small window (a gap-buffer-like copy of the text around the cursor) and reach
+//! the rope in one replace when the window moves elsewhere or the text is read.
 
 use ropey::Rope;
 
@@ -10,13 +10,15 @@ use crate::frontier::Frontier;
 use crate::oplog::OpLog;
 use crate::walker::{self, BadEvent, Emit};
 
-/// Longest pending run, in bytes, before it is flushed into the rope.
-const PENDING_MAX: usize = 512;
+/// Longest window, in bytes, before it is written back into the rope.
+const WINDOW_MAX: usize = 1024;
 
+/// A pending replacement of `rope[pos..pos + orig_chars]` by `text`: edits inside or touching
+/// it are string edits, and it reaches the rope in one remove and one insert when flushed.
 #[derive(Clone, Debug, Default)]
-struct Pending {
-    /// Char position of the run in the document.
+struct Window {
     pos: usize,
+    orig_chars: usize,
     text: String,
     chars: usize,
 }
@@ -26,7 +28,7 @@ struct Pending {
 pub struct Branch {
     pub(crate) version: Frontier,
     rope: Rope,
-    pending: Pending,
+    window: Option<Window>,
 }
 
 fn count_chars(s: &str) -> usize {
@@ -43,66 +45,71 @@ impl Branch {
     }
 
     pub fn len_chars(&self) -> usize {
-        self.rope.len_chars() + self.pending.chars
-    }
-
-    /// Applies the pending run to the rope.
-    pub fn flush(&mut self) {
-        if self.pending.chars > 0 {
-            self.rope.insert(self.pending.pos, &self.pending.text);
-            self.pending.text.clear();
-            self.pending.chars = 0;
+        match &self.window {
+            Some(w) => self.rope.len_chars() - w.orig_chars + w.chars,
+            None => self.rope.len_chars(),
         }
     }
 
-    /// The text (flushes the pending run).
+    /// Writes the window back into the rope.
+    pub fn flush(&mut self) {
+        if let Some(w) = self.window.take() {
+            if w.orig_chars > 0 {
+                self.rope.remove(w.pos..w.pos + w.orig_chars);
+            }
+            if w.chars > 0 {
+                self.rope.insert(w.pos, &w.text);
+            }
+        }
+    }
+
+    /// The text (flushes the window).
     pub fn text(&mut self) -> &Rope {
         self.flush();
         &self.rope
     }
 
-    /// The text without flushing; `None` when a run is pending.
-    pub fn text_if_flushed(&self) -> Option<&Rope> {
-        (self.pending.chars == 0).then_some(&self.rope)
-    }
-
     /// The text as an owned rope, without needing `&mut`.
     pub fn to_rope(&self) -> Rope {
-        let mut r = self.rope.clone();
-        if self.pending.chars > 0 {
-            r.insert(self.pending.pos, &self.pending.text);
-        }
-        r
+        let mut b = self.clone();
+        b.flush();
+        b.rope
     }
 
     /// Inserts at a char position (`pos <= len_chars()`, checked by callers).
     pub(crate) fn insert(&mut self, pos: usize, text: &str) {
-        let n = count_chars(text);
-        if n == 0 {
+        if text.is_empty() {
             return;
         }
-        let p = &mut self.pending;
-        if p.chars > 0
-            && pos >= p.pos
-            && pos <= p.pos + p.chars
-            && p.text.len() + text.len() <= PENDING_MAX
-        {
-            if pos == p.pos + p.chars {
-                p.text.push_str(text);
-            } else {
-                let b = ropey::str_utils::char_to_byte_idx(&p.text, pos - p.pos);
-                p.text.insert_str(b, text);
+        let fits = |w: &Window| {
+            pos >= w.pos && pos <= w.pos + w.chars && w.text.len() + text.len() <= WINDOW_MAX
+        };
+        match self.window.as_mut() {
+            Some(w) if fits(w) => {
+                let off = pos - w.pos;
+                if off == w.chars {
+                    w.text.push_str(text);
+                } else {
+                    let b = ropey::str_utils::char_to_byte_idx(&w.text, off);
+                    w.text.insert_str(b, text);
+                }
+                w.chars += count_chars(text);
             }
-            p.chars += n;
-            return;
-        }
-        self.flush();
-        if text.len() <= PENDING_MAX / 2 {
-            self.pending.pos = pos;
-            self.pending.text.push_str(text);
-            self.pending.chars = n;
-        } else {
-            self.rope.insert(pos, text);
+            _ => {
+                self.flush();
+                if text.len() > WINDOW_MAX / 2 {
+                    self.rope.insert(pos, text);
+                } else {
+                    let mut t = String::with_capacity(WINDOW_MAX);
+                    t.push_str(text);
+                    self.window = Some(Window {
+                        pos,
+                        orig_chars: 0,
+                        chars: count_chars(text),
+                        text: t,
+                    });
+                }
+            }
         }
     }
 
@@ -111,16 +118,35 @@ impl Branch {
         if len == 0 {
             return;
         }
-        let p = &mut self.pending;
-        if p.chars > 0 && pos >= p.pos && pos + len <= p.pos + p.chars {
-            let a = ropey::str_utils::char_to_byte_idx(&p.text, pos - p.pos);
-            let b = a + ropey::str_utils::char_to_byte_idx(&p.text[a..], len);
-            p.text.replace_range(a..b, "");
-            p.chars -= len;
-            return;
+        let end = pos + len;
+        match self.window.as_mut() {
+            // Touching or overlapping the window: delete its part of the range from the window
+            // text and widen the replaced rope range by the parts outside it.
+            Some(w) if pos <= w.pos + w.chars && end >= w.pos => {
+                let w_end = w.pos + w.chars;
+                let s_from = pos.max(w.pos) - w.pos;
+                let s_to = end.min(w_end) - w.pos;
+                if s_to > s_from {
+                    let a = ropey::str_utils::char_to_byte_idx(&w.text, s_from);
+                    let b = a + ropey::str_utils::char_to_byte_idx(&w.text[a..], s_to - s_from);
+                    w.text.replace_range(a..b, "");
+                    w.chars -= s_to - s_from;
+                }
+                let left = w.pos.saturating_sub(pos);
+                let right = end.saturating_sub(w_end);
+                w.pos -= left;
+                w.orig_chars += left + right;
+            }
+            _ => {
+                self.flush();
+                self.window = Some(Window {
+                    pos,
+                    orig_chars: len,
+                    text: String::new(),
+                    chars: 0,
+                });
+            }
         }
-        self.flush();
-        self.rope.remove(pos..pos + len);
     }
 
     /// Brings this branch to include `to`, transforming every event it lacks.
@@ -149,7 +175,7 @@ impl Branch {
             }
             Err(e) => {
                 self.rope = saved;
-                self.pending = Pending::default();
+                self.window = None;
                 Err(e)
             }
         }

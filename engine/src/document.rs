@@ -275,12 +275,17 @@ impl Document {
                 doc_len: len,
             });
         }
-        let n = text.chars().count();
+        let n = ropey::str_utils::byte_to_char_idx(text, text.len());
         if n > 0 {
-            let parents = self.branch.version.clone();
-            let r = self
-                .oplog
-                .push_run(agent, parents.as_slice(), OpKind::Ins, pos, n, true, text);
+            let r = self.oplog.push_run(
+                agent,
+                self.branch.version.as_slice(),
+                OpKind::Ins,
+                pos,
+                n,
+                true,
+                text,
+            );
             self.branch.insert(pos, text);
             self.branch.version.replace_with_single(r.end - 1);
         }
@@ -302,10 +307,9 @@ impl Document {
             });
         }
         if !range.is_empty() {
-            let parents = self.branch.version.clone();
             let r = self.oplog.push_run(
                 agent,
-                parents.as_slice(),
+                self.branch.version.as_slice(),
                 OpKind::Del,
                 range.start,
                 range.len(),

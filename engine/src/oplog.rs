@@ -411,10 +411,14 @@ impl OpLog {
         }
 
         // Version.
-        for p in parents {
-            self.version.remove(*p);
+        if self.version.as_slice() == parents {
+            self.version.replace_with_single(end - 1);
+        } else {
+            for p in parents {
+                self.version.remove(*p);
+            }
+            self.version.insert_sorted(end - 1);
         }
-        self.version.insert_sorted(end - 1);
         start..end
     }
 
