@@ -598,6 +598,8 @@ impl OpLog {
             heap.push((*v, Flag::OnlyB));
             unshared += 1;
         }
+        // Once a path reaches the root, only the root is a common ancestor of everything walked.
+        let mut reached_root = false;
         loop {
             let (lv, mut flag) = heap.pop()?;
             if flag != Flag::Shared {
@@ -613,7 +615,10 @@ impl OpLog {
                 }
                 flag = flag.merge(f2);
             }
-            if flag == Flag::Shared && unshared == 0 && (!conflict || heap.is_empty()) {
+            if flag == Flag::Shared
+                && unshared == 0
+                && (!conflict || (heap.is_empty() && !reached_root))
+            {
                 return Some(lv);
             }
             let e = self.graph_entry(lv);
@@ -628,6 +633,7 @@ impl OpLog {
                 }
                 _ => {
                     visit(e.start..lv + 1, flag);
+                    reached_root |= e.parents.is_empty();
                     for p in e.parents.as_slice() {
                         heap.push((*p, flag));
                         if flag != Flag::Shared {

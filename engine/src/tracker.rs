@@ -321,6 +321,17 @@ impl Tracker {
         self.end_len[leaf as usize] = e;
     }
 
+    /// Records that new ids `start..end` are in `leaf`.
+    fn index_add(&mut self, start: usize, end: usize, leaf: u32) {
+        if let Some((_, e)) = self.index.range_mut(..start).next_back() {
+            if e.0 == start && e.1 == leaf {
+                e.0 = end;
+                return;
+            }
+        }
+        self.index.insert(start, (end, leaf));
+    }
+
     fn index_set(&mut self, start: usize, end: usize, leaf: u32) {
         // Split entries straddling start or end, then retarget everything inside.
         if let Some((&s, &(e, l))) = self.index.range(..start).next_back() {
@@ -400,8 +411,14 @@ impl Tracker {
             let avail = self.item(c).unwrap().len - c.off;
             let k = avail.min(n);
             let c = self.isolate(c, k);
-            f(&mut self.items[c.leaf as usize][c.idx]);
-            self.recount(c.leaf);
+            let it = &mut self.items[c.leaf as usize][c.idx];
+            let (c0, e0) = (it.cur(), it.end());
+            f(it);
+            let (c1, e1) = (it.cur(), it.end());
+            let l = c.leaf as usize;
+            self.cur_len[l] = self.cur_len[l] + c1 - c0;
+            self.end_len[l] = self.end_len[l] + e1 - e0;
+            self.total_cur = self.total_cur + c1 - c0;
             self.maybe_split_leaf(c.leaf);
             id += k;
             n -= k;
@@ -531,8 +548,11 @@ impl Tracker {
         } else {
             items.insert(idx, item);
         }
-        self.index_set(item.id, item.id + item.len, leaf);
-        self.recount(leaf);
+        self.index_add(item.id, item.id + item.len, leaf);
+        let l = leaf as usize;
+        self.cur_len[l] += item.cur();
+        self.end_len[l] += item.end();
+        self.total_cur += item.cur();
         self.maybe_split_leaf(leaf);
         pos
     }
@@ -560,7 +580,12 @@ impl Tracker {
             let epos = self.end_pos(c);
             let it = &mut self.items[c.leaf as usize][c.idx];
             it.state += 1;
+            let l = c.leaf as usize;
+            // It was visible (state INS) and is now deleted.
+            self.cur_len[l] -= k;
+            self.total_cur -= k;
             if !it.ever_deleted {
+                self.end_len[l] -= k;
                 it.ever_deleted = true;
                 match out.last_mut() {
                     Some(last) if last.0 == epos => last.1 += k,
@@ -568,7 +593,6 @@ impl Tracker {
                 }
             }
             targets.push((it.id, k));
-            self.recount(c.leaf);
             self.maybe_split_leaf(c.leaf);
             remaining -= k;
         }
