@@ -376,6 +376,18 @@ impl FileTree {
         self.view = View { path: paths, by_path };
     }
 
+    /// Make a just-created node visible at `path` without a full refresh (bulk loading: the
+    /// caller guarantees the parent is visible and the name free; the next refresh recomputes).
+    pub(crate) fn insert_visible(&mut self, f: FileId, path: &str) {
+        let i = f.0 as usize;
+        if self.view.path.len() <= i {
+            self.view.path.resize(i + 1, None);
+        }
+        let p: Arc<str> = Arc::from(path);
+        self.view.path[i] = Some(p.clone());
+        self.view.by_path.insert(p, f);
+    }
+
     /// Visible path of a node (`""` is the root); `None` if not visible.
     pub fn path(&self, f: FileId) -> Option<&str> {
         self.view.path.get(f.0 as usize).and_then(|p| p.as_deref())
