@@ -212,6 +212,8 @@ impl Workspace {
         });
         let mut created = Vec::new();
         let hlc = self.author.clock.tick();
+        // One workspace version for the whole batch (a load is one step of history).
+        let mut first = true;
         for e in entries {
             if self.tree.lookup(&e.path).is_some() {
                 continue;
@@ -240,7 +242,12 @@ impl Workspace {
                 Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
             };
             self.set_state(f, state);
-            self.record(Change::Tree(ev));
+            if first {
+                self.record(Change::Tree(ev));
+                first = false;
+            } else {
+                self.journal.push(JournalEntry { version: self.version, change: Change::Tree(ev) });
+            }
             if report {
                 created.push(e.path);
             }
