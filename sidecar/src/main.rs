@@ -3,7 +3,10 @@ mod snapshot_cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "dist-space", about = "Live multi-editor / multi-agent workspace sidecar")]
+#[command(
+    name = "dist-space",
+    about = "Live multi-editor / multi-agent workspace sidecar"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -59,7 +59,11 @@ pub fn run(args: SnapshotArgs) -> Result<(), String> {
                 .write_to_dir(&out, &mut |done, _| pb.set_position(done as u64))
                 .map_err(|e| format!("writing {}: {e}", out.display()))?;
             pb.finish_and_clear();
-            eprintln!("wrote {n} text files of version {} to {}", snap.version(), out.display());
+            eprintln!(
+                "wrote {n} text files of version {} to {}",
+                snap.version(),
+                out.display()
+            );
             Ok(())
         }
     }
@@ -103,13 +107,18 @@ fn write_tar(snap: &WorkspaceSnapshot, out: &PathBuf) -> Result<(), String> {
             header.set_size(bytes.len() as u64);
             header.set_mode(0o644);
             header.set_cksum();
-            tar.append_data(&mut header, &*f.path, bytes.as_slice()).map_err(err)?;
+            tar.append_data(&mut header, &*f.path, bytes.as_slice())
+                .map_err(err)?;
             n += 1;
         }
         pb.set_position(i as u64 + 1);
     }
     tar.into_inner().and_then(|mut w| w.flush()).map_err(err)?;
     pb.finish_and_clear();
-    eprintln!("wrote {n} text files of version {} to {}", snap.version(), out.display());
+    eprintln!(
+        "wrote {n} text files of version {} to {}",
+        snap.version(),
+        out.display()
+    );
     Ok(())
 }

@@ -53,12 +53,18 @@ pub fn diff_edits(old: &str, new: &str) -> Vec<TextEdit> {
         if o_len <= REFINE_LIMIT && n_len <= REFINE_LIMIT && o_len > 0 && n_len > 0 {
             for e in char_edits(old_part, new_part) {
                 let start = (oc0 + e.0.start) as isize + delta;
-                out.push(TextEdit { range: start as usize..start as usize + e.0.len(), text: e.1.clone() });
+                out.push(TextEdit {
+                    range: start as usize..start as usize + e.0.len(),
+                    text: e.1.clone(),
+                });
                 delta += e.1.chars().count() as isize - e.0.len() as isize;
             }
         } else {
             let start = oc0 as isize + delta;
-            out.push(TextEdit { range: start as usize..start as usize + o_len, text: new_part.to_string() });
+            out.push(TextEdit {
+                range: start as usize..start as usize + o_len,
+                text: new_part.to_string(),
+            });
             delta += n_len as isize - o_len as isize;
         }
     }
@@ -75,7 +81,9 @@ fn char_edits(old: &str, new: &str) -> Vec<(Range<usize>, String)> {
     let new_chars: Vec<char> = new.chars().collect();
     diff.hunks()
         .map(|h| {
-            let text: String = new_chars[h.after.start as usize..h.after.end as usize].iter().collect();
+            let text: String = new_chars[h.after.start as usize..h.after.end as usize]
+                .iter()
+                .collect();
             (h.before.start as usize..h.before.end as usize, text)
         })
         .collect()
@@ -102,7 +110,10 @@ mod tests {
         let new = "fn main() {\n    println!(\"hello\");\n}\n";
         let e = diff_edits(old, new);
         assert_eq!(apply_edits(old, &e), new);
-        let changed: usize = e.iter().map(|e| e.range.len() + e.text.chars().count()).sum();
+        let changed: usize = e
+            .iter()
+            .map(|e| e.range.len() + e.text.chars().count())
+            .sum();
         assert!(changed <= 6, "{e:?}");
     }
 

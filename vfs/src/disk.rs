@@ -25,13 +25,18 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     };
     let perms = match fs::metadata(path) {
         Ok(md) if md.is_dir() => {
-            return Err(io::Error::new(io::ErrorKind::IsADirectory, "target is a directory"))
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "target is a directory",
+            ))
         }
         Ok(md) => Some(md.permissions()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(parent)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(parent)?;
     tmp.write_all(bytes)?;
     if let Some(p) = perms {
         tmp.as_file().set_permissions(p)?;
@@ -80,7 +85,10 @@ pub struct Debounce {
 
 impl Default for Debounce {
     fn default() -> Self {
-        Debounce { quiet: Duration::from_millis(50), max_wait: Duration::from_millis(1000) }
+        Debounce {
+            quiet: Duration::from_millis(50),
+            max_wait: Duration::from_millis(1000),
+        }
     }
 }
 
@@ -99,7 +107,9 @@ pub struct NotifyWatcher {
 }
 
 fn dropped(root: &Path, p: &Path) -> bool {
-    let Ok(rel) = p.strip_prefix(root) else { return true };
+    let Ok(rel) = p.strip_prefix(root) else {
+        return true;
+    };
     rel.components().any(|c| {
         let s = c.as_os_str().to_string_lossy();
         s == ".git" || s == STATE_DIR || s.starts_with(TEMP_PREFIX)
@@ -110,32 +120,40 @@ impl NotifyWatcher {
     pub fn new(root: &Path, debounce: Debounce) -> notify::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let root_buf = root.to_path_buf();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let raw = match res {
-                Ok(ev) if ev.need_rescan() => Raw::Rescan,
-                Ok(ev) => {
-                    if matches!(ev.kind, EventKind::Access(_)) {
-                        return;
-                    }
-                    let rename = match (ev.kind, ev.paths.as_slice()) {
-                        (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [a, b]) => {
-                            Some((a.clone(), b.clone()))
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let raw = match res {
+                    Ok(ev) if ev.need_rescan() => Raw::Rescan,
+                    Ok(ev) => {
+                        if matches!(ev.kind, EventKind::Access(_)) {
+                            return;
                         }
-                        _ => None,
-                    };
-                    let paths: Vec<PathBuf> =
-                        ev.paths.into_iter().filter(|p| !dropped(&root_buf, p)).collect();
-                    if paths.is_empty() {
-                        return;
+                        let rename = match (ev.kind, ev.paths.as_slice()) {
+                            (EventKind::Modify(ModifyKind::Name(RenameMode::Both)), [a, b]) => {
+                                Some((a.clone(), b.clone()))
+                            }
+                            _ => None,
+                        };
+                        let paths: Vec<PathBuf> = ev
+                            .paths
+                            .into_iter()
+                            .filter(|p| !dropped(&root_buf, p))
+                            .collect();
+                        if paths.is_empty() {
+                            return;
+                        }
+                        Raw::Paths(paths, rename)
                     }
-                    Raw::Paths(paths, rename)
-                }
-                Err(_) => Raw::Rescan,
-            };
-            let _ = tx.send(raw);
-        })?;
+                    Err(_) => Raw::Rescan,
+                };
+                let _ = tx.send(raw);
+            })?;
         watcher.watch(root, RecursiveMode::Recursive)?;
-        Ok(NotifyWatcher { _watcher: watcher, rx, debounce })
+        Ok(NotifyWatcher {
+            _watcher: watcher,
+            rx,
+            debounce,
+        })
     }
 }
 

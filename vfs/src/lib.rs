@@ -17,4 +17,6 @@ pub mod workspace;
 
 pub use snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
 pub use tree::{FileId, NodeKind};
-pub use workspace::{DiskReport, FileState, FlushReport, VfsError, Workspace, WorkspaceOptions, WsVersion};
+pub use workspace::{
+    DiskReport, FileState, FlushReport, VfsError, Workspace, WorkspaceOptions, WsVersion,
+};

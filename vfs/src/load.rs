@@ -31,7 +31,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { max_file_size: DEFAULT_MAX_FILE_SIZE, threads: 0, extra_excludes: Vec::new() }
+        LoadOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            threads: 0,
+            extra_excludes: Vec::new(),
+        }
     }
 }
 
@@ -63,7 +67,10 @@ impl fmt::Display for NotTextReason {
         match self {
             NotTextReason::Binary => write!(f, "binary file"),
             NotTextReason::NotUtf8 { valid_up_to } => {
-                write!(f, "not valid UTF-8 (first invalid byte at offset {valid_up_to})")
+                write!(
+                    f,
+                    "not valid UTF-8 (first invalid byte at offset {valid_up_to})"
+                )
             }
             NotTextReason::TooLarge { size, limit } => {
                 write!(f, "too large ({size} bytes, limit {limit} bytes)")
@@ -108,20 +115,28 @@ pub enum LoadError {
     #[error("workspace root `{0}` is not a directory")]
     NotADir(PathBuf),
     #[error("cannot read workspace root `{path}`: {source}")]
-    Root { path: PathBuf, source: std::io::Error },
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Classify raw bytes: text (as a rope) or the reason it is not text.
 pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
     if bytes.len() as u64 > limit {
-        return Content::NotText(NotTextReason::TooLarge { size: bytes.len() as u64, limit });
+        return Content::NotText(NotTextReason::TooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
     }
     if bytes[..bytes.len().min(8000)].contains(&0) {
         return Content::NotText(NotTextReason::Binary);
     }
     match String::from_utf8(bytes) {
         Ok(s) => Content::Text(Rope::from_str(&s)),
-        Err(e) => Content::NotText(NotTextReason::NotUtf8 { valid_up_to: e.utf8_error().valid_up_to() }),
+        Err(e) => Content::NotText(NotTextReason::NotUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        }),
     }
 }
 
@@ -129,7 +144,13 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
 pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemTime>) {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
-        Err(e) => return (Content::NotText(NotTextReason::Unreadable(e.to_string())), 0, None),
+        Err(e) => {
+            return (
+                Content::NotText(NotTextReason::Unreadable(e.to_string())),
+                0,
+                None,
+            )
+        }
     };
     let mtime = md.modified().ok();
     if md.file_type().is_symlink() {
@@ -139,14 +160,25 @@ pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemT
         return (Content::NotText(NotTextReason::Special), md.len(), mtime);
     }
     if md.len() > limit {
-        return (Content::NotText(NotTextReason::TooLarge { size: md.len(), limit }), md.len(), mtime);
+        return (
+            Content::NotText(NotTextReason::TooLarge {
+                size: md.len(),
+                limit,
+            }),
+            md.len(),
+            mtime,
+        );
     }
     let mut buf = Vec::with_capacity(md.len() as usize);
     // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
     let res = fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut buf));
     match res {
         Ok(n) => (classify(buf, limit), n as u64, mtime),
-        Err(e) => (Content::NotText(NotTextReason::Unreadable(e.to_string())), md.len(), mtime),
+        Err(e) => (
+            Content::NotText(NotTextReason::Unreadable(e.to_string())),
+            md.len(),
+            mtime,
+        ),
     }
 }
 
@@ -170,7 +202,9 @@ pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
     b.filter_entry(move |e| {
         !(e.depth() > 0
             && e.file_type().is_some_and(|t| t.is_dir())
-            && e.file_name().to_str().is_some_and(|n| opts2.always_excluded(n)))
+            && e.file_name()
+                .to_str()
+                .is_some_and(|n| opts2.always_excluded(n)))
     });
     b
 }
@@ -180,7 +214,9 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut out = String::new();
     for c in rel.components() {
-        let std::path::Component::Normal(s) = c else { return None };
+        let std::path::Component::Normal(s) = c else {
+            return None;
+        };
         if !out.is_empty() {
             out.push('/');
         }
@@ -199,7 +235,10 @@ pub fn walk(
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<LoadedEntry>, usize), LoadError> {
-    let md = fs::metadata(root).map_err(|e| LoadError::Root { path: root.to_path_buf(), source: e })?;
+    let md = fs::metadata(root).map_err(|e| LoadError::Root {
+        path: root.to_path_buf(),
+        source: e,
+    })?;
     if !md.is_dir() {
         return Err(LoadError::NotADir(root.to_path_buf()));
     }
@@ -213,7 +252,9 @@ pub fn walk(
             builder.build_parallel().run(|| {
                 let tx = tx.clone();
                 Box::new(move |entry| {
-                    let Ok(entry) = entry else { return WalkState::Continue };
+                    let Ok(entry) = entry else {
+                        return WalkState::Continue;
+                    };
                     if entry.depth() == 0 {
                         return WalkState::Continue;
                     }
@@ -223,10 +264,22 @@ pub fn walk(
                     };
                     let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
                     let e = if is_dir {
-                        LoadedEntry { path, kind: NodeKind::Dir, content: None, len: 0, mtime: None }
+                        LoadedEntry {
+                            path,
+                            kind: NodeKind::Dir,
+                            content: None,
+                            len: 0,
+                            mtime: None,
+                        }
                     } else {
                         let (content, len, mtime) = read_classified(entry.path(), limit);
-                        LoadedEntry { path, kind: NodeKind::File, content: Some(content), len, mtime }
+                        LoadedEntry {
+                            path,
+                            kind: NodeKind::File,
+                            content: Some(content),
+                            len,
+                            mtime,
+                        }
                     };
                     if tx.send(Some(e)).is_err() {
                         return WalkState::Quit;
@@ -269,8 +322,16 @@ pub struct IgnoreFilter {
 
 impl IgnoreFilter {
     pub fn new(root: &Path, opts: &LoadOptions) -> Self {
-        let matcher = walk_builder(root, opts).build_matchers().into_iter().next().expect("one root");
-        IgnoreFilter { root: root.to_path_buf(), opts: opts.clone(), matcher }
+        let matcher = walk_builder(root, opts)
+            .build_matchers()
+            .into_iter()
+            .next()
+            .expect("one root");
+        IgnoreFilter {
+            root: root.to_path_buf(),
+            opts: opts.clone(),
+            matcher,
+        }
     }
     /// Drop cached ignore files (after a `.gitignore` / `.ignore` changed).
     pub fn reload(&mut self) {
@@ -290,7 +351,11 @@ impl IgnoreFilter {
             }
             acc.push_str(c);
             let last = i + 1 == comps.len();
-            if self.matcher.matched(&acc, if last { is_dir } else { true }).is_ignore() {
+            if self
+                .matcher
+                .matched(&acc, if last { is_dir } else { true })
+                .is_ignore()
+            {
                 return true;
             }
         }

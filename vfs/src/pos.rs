@@ -65,10 +65,16 @@ impl LspPosition {
     }
     /// Checked construction from signed numbers (JSON can carry anything).
     pub fn from_signed(line: i64, character: i64) -> Result<Self, PositionError> {
-        let line = u32::try_from(line).map_err(|_| PositionError::OutOfRange { line, character })?;
-        let ch = u32::try_from(character)
-            .map_err(|_| PositionError::OutOfRange { line: line as i64, character })?;
-        Ok(Self { line, character: ch })
+        let line =
+            u32::try_from(line).map_err(|_| PositionError::OutOfRange { line, character })?;
+        let ch = u32::try_from(character).map_err(|_| PositionError::OutOfRange {
+            line: line as i64,
+            character,
+        })?;
+        Ok(Self {
+            line,
+            character: ch,
+        })
     }
 }
 
@@ -86,7 +92,10 @@ pub enum PositionError {
     #[error("position ({line}, {character}) falls inside a character (e.g. inside a UTF-16 surrogate pair)")]
     InsideChar { line: u32, character: u32 },
     #[error("range end {end:?} is before its start {start:?}")]
-    EndBeforeStart { start: LspPosition, end: LspPosition },
+    EndBeforeStart {
+        start: LspPosition,
+        end: LspPosition,
+    },
     #[error("char offset {offset} is past the end of the document ({len} chars)")]
     OffsetPastEnd { offset: usize, len: usize },
 }
@@ -199,7 +208,10 @@ pub fn position_to_char(
     }
     let c = char_at_units(rope, target, enc);
     if units_at(rope, c, enc) != target {
-        return Err(PositionError::InsideChar { line: pos.line, character: pos.character });
+        return Err(PositionError::InsideChar {
+            line: pos.line,
+            character: pos.character,
+        });
     }
     Ok(c)
 }
@@ -234,7 +246,10 @@ pub fn range_to_chars(
     enc: PositionEncoding,
 ) -> Result<Range<usize>, PositionError> {
     if range.end < range.start {
-        return Err(PositionError::EndBeforeStart { start: range.start, end: range.end });
+        return Err(PositionError::EndBeforeStart {
+            start: range.start,
+            end: range.end,
+        });
     }
     let s = position_to_char(rope, range.start, enc)?;
     let e = position_to_char(rope, range.end, enc)?;

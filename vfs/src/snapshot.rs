@@ -37,7 +37,10 @@ pub struct WorkspaceSnapshot {
 impl WorkspaceSnapshot {
     pub(crate) fn new(version: WsVersion, mut files: Vec<SnapFile>) -> Self {
         files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        WorkspaceSnapshot { version, files: files.into() }
+        WorkspaceSnapshot {
+            version,
+            files: files.into(),
+        }
     }
     /// The workspace version this snapshot shows.
     pub fn version(&self) -> WsVersion {
@@ -49,7 +52,10 @@ impl WorkspaceSnapshot {
     }
     /// The entry at `path` (binary search).
     pub fn get(&self, path: &str) -> Option<&SnapFile> {
-        self.files.binary_search_by(|f| (*f.path).cmp(path)).ok().map(|i| &self.files[i])
+        self.files
+            .binary_search_by(|f| (*f.path).cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
     }
     /// Text of the file at `path`, if it is a text file.
     pub fn text(&self, path: &str) -> Option<&Rope> {
@@ -70,7 +76,11 @@ impl WorkspaceSnapshot {
     }
     /// Write the text files and directories under `out` (which must not be inside the snapshot
     /// paths' own workspace). Non-text files are skipped. `progress(done, total)`.
-    pub fn write_to_dir(&self, out: &Path, progress: &mut dyn FnMut(usize, usize)) -> io::Result<usize> {
+    pub fn write_to_dir(
+        &self,
+        out: &Path,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> io::Result<usize> {
         let total = self.files.len();
         let mut written = 0;
         fs::create_dir_all(out)?;

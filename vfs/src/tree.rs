@@ -56,7 +56,10 @@ impl HlcClock {
         Self::default()
     }
     fn wall_now() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
     }
     /// A new timestamp for a local event: greater than every timestamp seen so far.
     pub fn tick(&mut self) -> Hlc {
@@ -65,7 +68,10 @@ impl HlcClock {
     /// `tick` with an explicit wall clock (tests, deterministic replays).
     pub fn tick_at(&mut self, wall_ms: u64) -> Hlc {
         if wall_ms > self.last.wall_ms {
-            self.last = Hlc { wall_ms, counter: 0 };
+            self.last = Hlc {
+                wall_ms,
+                counter: 0,
+            };
         } else {
             self.last.counter = self.last.counter.saturating_add(1);
         }
@@ -99,7 +105,10 @@ pub struct NodeId {
 
 impl NodeId {
     pub fn root() -> Self {
-        NodeId { agent: Arc::from(""), seq: 0 }
+        NodeId {
+            agent: Arc::from(""),
+            seq: 0,
+        }
     }
     pub fn is_root(&self) -> bool {
         self.agent.is_empty() && self.seq == 0
@@ -122,7 +131,11 @@ pub struct TreeEvent {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TreeOp {
-    Create { kind: NodeKind, parent: NodeId, name: String },
+    Create {
+        kind: NodeKind,
+        parent: NodeId,
+        name: String,
+    },
     /// Rename and/or move.
     Move { parent: NodeId, name: String },
     /// `seen`: the document version the deleter had observed (empty for directories).
@@ -194,7 +207,12 @@ impl FileTree {
         };
         let mut ids = HashMap::new();
         ids.insert(NodeId::root(), FileId::ROOT);
-        let mut t = FileTree { nodes: vec![root], ids, view: View::default(), dirty: true };
+        let mut t = FileTree {
+            nodes: vec![root],
+            ids,
+            view: View::default(),
+            dirty: true,
+        };
         t.refresh();
         t
     }
@@ -205,7 +223,12 @@ impl FileTree {
             return *f;
         }
         let f = FileId(self.nodes.len() as u32);
-        self.nodes.push(Node { id: id.clone(), kind: None, loc: None, live: None });
+        self.nodes.push(Node {
+            id: id.clone(),
+            kind: None,
+            loc: None,
+            live: None,
+        });
         self.ids.insert(id.clone(), f);
         f
     }
@@ -239,7 +262,9 @@ impl FileTree {
             return; // the root cannot be created, moved or deleted
         }
         let parent = match &ev.op {
-            TreeOp::Create { parent, .. } | TreeOp::Move { parent, .. } => Some(self.intern(parent)),
+            TreeOp::Create { parent, .. } | TreeOp::Move { parent, .. } => {
+                Some(self.intern(parent))
+            }
             TreeOp::Delete { .. } => None,
         };
         let node = &mut self.nodes[f.0 as usize];
@@ -248,7 +273,11 @@ impl FileTree {
             TreeOp::Create { kind, name, .. } => {
                 node.kind = Some(*kind);
                 if newer(node.loc.as_ref().map(|l| &l.0)) {
-                    node.loc = Some((ev.stamp.clone(), parent.unwrap_or(FileId::ROOT), name.clone()));
+                    node.loc = Some((
+                        ev.stamp.clone(),
+                        parent.unwrap_or(FileId::ROOT),
+                        name.clone(),
+                    ));
                 }
                 if newer(node.live.as_ref().map(|l| &l.0)) {
                     node.live = Some((ev.stamp.clone(), true, SeenVersion::new()));
@@ -256,7 +285,11 @@ impl FileTree {
             }
             TreeOp::Move { name, .. } => {
                 if newer(node.loc.as_ref().map(|l| &l.0)) {
-                    node.loc = Some((ev.stamp.clone(), parent.unwrap_or(FileId::ROOT), name.clone()));
+                    node.loc = Some((
+                        ev.stamp.clone(),
+                        parent.unwrap_or(FileId::ROOT),
+                        name.clone(),
+                    ));
                 }
             }
             TreeOp::Delete { seen } => {
@@ -296,7 +329,9 @@ impl FileTree {
         let mut visible = vec![false; n];
         visible[0] = true;
         for (i, node) in self.nodes.iter().enumerate().skip(1) {
-            let (Some(kind), Some(_)) = (node.kind, &node.loc) else { continue };
+            let (Some(kind), Some(_)) = (node.kind, &node.loc) else {
+                continue;
+            };
             visible[i] = match &node.live {
                 Some((_, true, _)) => true,
                 Some((_, false, seen)) => {
@@ -320,7 +355,10 @@ impl FileTree {
             if !visible[i] {
                 continue;
             }
-            let (stamp, _, name) = self.nodes[i].loc.as_ref().expect("visible nodes have a loc");
+            let (stamp, _, name) = self.nodes[i]
+                .loc
+                .as_ref()
+                .expect("visible nodes have a loc");
             winners
                 .entry((parent[i], name.as_str()))
                 .and_modify(|w| {
@@ -373,7 +411,10 @@ impl FileTree {
                 by_path.insert(p.clone(), FileId(i as u32));
             }
         }
-        self.view = View { path: paths, by_path };
+        self.view = View {
+            path: paths,
+            by_path,
+        };
     }
 
     /// Make a just-created node visible at `path` without a full refresh (bulk loading: the
@@ -402,22 +443,38 @@ impl FileTree {
     }
     /// Visible nodes (excluding the root), in id order.
     pub fn visible(&self) -> impl Iterator<Item = (FileId, &str)> + '_ {
-        self.view.path.iter().enumerate().skip(1).filter_map(|(i, p)| p.as_deref().map(|p| (FileId(i as u32), p)))
+        self.view
+            .path
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, p)| p.as_deref().map(|p| (FileId(i as u32), p)))
     }
     /// Visible nodes strictly under the directory `f`.
     pub fn descendants(&self, f: FileId) -> Vec<FileId> {
-        let Some(p) = self.path(f) else { return Vec::new() };
+        let Some(p) = self.path(f) else {
+            return Vec::new();
+        };
         if f == FileId::ROOT {
             return self.visible().map(|(id, _)| id).collect();
         }
         let prefix = format!("{p}/");
-        self.visible().filter(|(_, q)| q.starts_with(&prefix)).map(|(id, _)| id).collect()
+        self.visible()
+            .filter(|(_, q)| q.starts_with(&prefix))
+            .map(|(id, _)| id)
+            .collect()
     }
     /// A canonical dump of the visible tree: sorted `(path, kind, node id)`.
     pub fn dump(&self) -> Vec<(String, NodeKind, NodeId)> {
         let mut v: Vec<_> = self
             .visible()
-            .map(|(f, p)| (p.to_string(), self.kind(f).unwrap_or(NodeKind::File), self.nodes[f.0 as usize].id.clone()))
+            .map(|(f, p)| {
+                (
+                    p.to_string(),
+                    self.kind(f).unwrap_or(NodeKind::File),
+                    self.nodes[f.0 as usize].id.clone(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -445,7 +502,10 @@ fn break_cycles<'a>(parent: &mut [u32], stamp: impl Fn(usize) -> Option<&'a Stam
             // cycle: from i around to i
             let pos = path.iter().position(|&x| x == i).unwrap_or(0);
             let cycle = &path[pos..];
-            let best = cycle.iter().copied().max_by(|&a, &b| stamp(a).cmp(&stamp(b)).then(a.cmp(&b)));
+            let best = cycle
+                .iter()
+                .copied()
+                .max_by(|&a, &b| stamp(a).cmp(&stamp(b)).then(a.cmp(&b)));
             if let Some(b) = best {
                 parent[b] = 0;
             }
@@ -460,7 +520,9 @@ fn break_cycles<'a>(parent: &mut [u32], stamp: impl Fn(usize) -> Option<&'a Stam
 /// Validate and split a relative `/`-separated path: no empty, `.` or `..` components.
 pub fn split_path(path: &str) -> Result<(&str, &str), TreeError> {
     if path.is_empty()
-        || path.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
         || path.contains('\0')
     {
         return Err(TreeError::InvalidPath(path.to_string()));
@@ -486,17 +548,26 @@ impl Default for TreeAuthor {
 
 impl TreeAuthor {
     pub fn new() -> Self {
-        TreeAuthor { clock: HlcClock::new(), next_seq: HashMap::new() }
+        TreeAuthor {
+            clock: HlcClock::new(),
+            next_seq: HashMap::new(),
+        }
     }
     /// A fresh node id for `agent`.
     pub fn new_node(&mut self, agent: &Arc<str>) -> NodeId {
         let s = self.next_seq.entry(agent.clone()).or_insert(1);
-        let id = NodeId { agent: agent.clone(), seq: *s };
+        let id = NodeId {
+            agent: agent.clone(),
+            seq: *s,
+        };
         *s += 1;
         id
     }
     pub fn stamp(&mut self, agent: &Arc<str>) -> Stamp {
-        Stamp { hlc: self.clock.tick(), agent: agent.clone() }
+        Stamp {
+            hlc: self.clock.tick(),
+            agent: agent.clone(),
+        }
     }
     /// Make sure later node ids for `node.agent` do not reuse `node.seq` (after receiving events).
     pub fn observe_node(&mut self, node: &NodeId) {
@@ -525,7 +596,11 @@ impl FileTree {
         let ev = TreeEvent {
             stamp: author.stamp(agent),
             node,
-            op: TreeOp::Create { kind, parent: self.nodes[parent.0 as usize].id.clone(), name: name.to_string() },
+            op: TreeOp::Create {
+                kind,
+                parent: self.nodes[parent.0 as usize].id.clone(),
+                name: name.to_string(),
+            },
         };
         self.apply(&ev);
         self.refresh();
@@ -541,7 +616,10 @@ impl FileTree {
         from: &str,
         to: &str,
     ) -> Result<TreeEvent, TreeError> {
-        let f = self.lookup(from).filter(|f| *f != FileId::ROOT).ok_or_else(|| TreeError::NotFound(from.to_string()))?;
+        let f = self
+            .lookup(from)
+            .filter(|f| *f != FileId::ROOT)
+            .ok_or_else(|| TreeError::NotFound(from.to_string()))?;
         let (dir, name) = split_path(to)?;
         if self.lookup(to).is_some() {
             return Err(TreeError::Exists(to.to_string()));
@@ -553,7 +631,10 @@ impl FileTree {
         let ev = TreeEvent {
             stamp: author.stamp(agent),
             node: self.nodes[f.0 as usize].id.clone(),
-            op: TreeOp::Move { parent: self.nodes[parent.0 as usize].id.clone(), name: name.to_string() },
+            op: TreeOp::Move {
+                parent: self.nodes[parent.0 as usize].id.clone(),
+                name: name.to_string(),
+            },
         };
         self.apply(&ev);
         self.refresh();
@@ -569,13 +650,24 @@ impl FileTree {
         path: &str,
         mut seen: impl FnMut(FileId) -> SeenVersion,
     ) -> Result<Vec<TreeEvent>, TreeError> {
-        let f = self.lookup(path).filter(|f| *f != FileId::ROOT).ok_or_else(|| TreeError::NotFound(path.to_string()))?;
+        let f = self
+            .lookup(path)
+            .filter(|f| *f != FileId::ROOT)
+            .ok_or_else(|| TreeError::NotFound(path.to_string()))?;
         let mut targets = self.descendants(f);
         targets.push(f);
         let mut evs = Vec::with_capacity(targets.len());
         for t in targets {
-            let s = if self.kind(t) == Some(NodeKind::File) { seen(t) } else { SeenVersion::new() };
-            let ev = TreeEvent { stamp: author.stamp(agent), node: self.nodes[t.0 as usize].id.clone(), op: TreeOp::Delete { seen: s } };
+            let s = if self.kind(t) == Some(NodeKind::File) {
+                seen(t)
+            } else {
+                SeenVersion::new()
+            };
+            let ev = TreeEvent {
+                stamp: author.stamp(agent),
+                node: self.nodes[t.0 as usize].id.clone(),
+                op: TreeOp::Delete { seen: s },
+            };
             self.apply(&ev);
             evs.push(ev);
         }
@@ -583,7 +675,9 @@ impl FileTree {
     }
 
     fn dir_at(&self, dir: &str, full: &str) -> Result<FileId, TreeError> {
-        let parent = self.lookup(dir).ok_or_else(|| TreeError::NotFound(dir.to_string()))?;
+        let parent = self
+            .lookup(dir)
+            .ok_or_else(|| TreeError::NotFound(dir.to_string()))?;
         if self.kind(parent) != Some(NodeKind::Dir) {
             return Err(TreeError::ParentNotDir(full.to_string()));
         }

@@ -27,7 +27,9 @@ use crate::diff::{diff_edits, TextEdit};
 use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
 use crate::load::{self, Content, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress};
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
-use crate::tree::{FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp};
+use crate::tree::{
+    FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp,
+};
 
 /// Workspace settings.
 #[derive(Clone, Debug)]
@@ -41,7 +43,11 @@ pub struct WorkspaceOptions {
 
 impl Default for WorkspaceOptions {
     fn default() -> Self {
-        WorkspaceOptions { load: LoadOptions::default(), disk_agent: "disk".into(), replica: "local".into() }
+        WorkspaceOptions {
+            load: LoadOptions::default(),
+            disk_agent: "disk".into(),
+            replica: "local".into(),
+        }
     }
 }
 
@@ -92,10 +98,13 @@ impl TextFile {
             let _ = doc.insert(disk_agent, 0, &s);
         }
         let disk_base = doc.version().clone();
+        // Share structure with the document's rope instead of keeping the loaded copy.
+        let disk_text = doc.snapshot();
+        drop(text);
         TextFile {
             doc,
             disk_agent,
-            disk_text: text,
+            disk_text,
             initial: disk_base.clone(),
             disk_base,
             disk_not_text: None,
@@ -115,7 +124,8 @@ impl TextFile {
     }
     fn has_unseen(&self, seen: &SeenVersion) -> bool {
         let mine = self.doc.remote_version(self.doc.version());
-        mine.iter().any(|(agent, seq)| seen.get(agent).is_none_or(|s| seq > s))
+        mine.iter()
+            .any(|(agent, seq)| seen.get(agent).is_none_or(|s| seq > s))
     }
 }
 
@@ -182,8 +192,12 @@ impl Workspace {
         opts: WorkspaceOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Workspace, VfsError> {
-        let root = fs::canonicalize(root)
-            .map_err(|e| VfsError::Load(LoadError::Root { path: root.to_path_buf(), source: e }))?;
+        let root = fs::canonicalize(root).map_err(|e| {
+            VfsError::Load(LoadError::Root {
+                path: root.to_path_buf(),
+                source: e,
+            })
+        })?;
         let (entries, _skipped) = load::walk(&root, &root, &opts.load, progress)?;
         let ignore = IgnoreFilter::new(&root, &opts.load);
         let replica: Arc<str> = Arc::from(opts.replica.as_str());
@@ -210,43 +224,87 @@ impl Workspace {
             let db = b.path.bytes().filter(|c| *c == b'/').count();
             da.cmp(&db).then_with(|| a.path.cmp(&b.path))
         });
+        // Build the documents in parallel (the tree insertion below is serial).
+        let disk_agent = self.opts.disk_agent.clone();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(1);
+        let chunk = entries.len().div_ceil(threads).max(1);
+        let mut states: Vec<Option<FileState>> = Vec::with_capacity(entries.len());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = entries
+                .chunks_mut(chunk)
+                .map(|part| {
+                    let disk_agent = &disk_agent;
+                    s.spawn(move || {
+                        part.iter_mut()
+                            .map(|e| {
+                                Some(match e.content.take() {
+                                    None => FileState::Dir,
+                                    Some(Content::Text(rope)) => {
+                                        FileState::Text(Box::new(TextFile::new(disk_agent, rope)))
+                                    }
+                                    Some(Content::NotText(reason)) => {
+                                        FileState::NotText { reason, len: e.len }
+                                    }
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                states.extend(h.join().unwrap_or_default());
+            }
+        });
         let mut created = Vec::new();
         let hlc = self.author.clock.tick();
         // One workspace version for the whole batch (a load is one step of history).
         let mut first = true;
-        for e in entries {
+        for (e, state) in entries.into_iter().zip(states) {
+            let Some(state) = state else { continue };
             if self.tree.lookup(&e.path).is_some() {
                 continue;
             }
-            let Ok((dir, name)) = crate::tree::split_path(&e.path) else { continue };
-            let Some(parent) = self.tree.lookup(dir) else { continue };
+            let Ok((dir, name)) = crate::tree::split_path(&e.path) else {
+                continue;
+            };
+            let Some(parent) = self.tree.lookup(dir) else {
+                continue;
+            };
             if self.tree.kind(parent) != Some(NodeKind::Dir) {
                 continue;
             }
             let node = self.author.new_node(&self.replica);
             let ev = TreeEvent {
-                stamp: crate::tree::Stamp { hlc, agent: self.replica.clone() },
+                stamp: crate::tree::Stamp {
+                    hlc,
+                    agent: self.replica.clone(),
+                },
                 node,
                 op: TreeOp::Create {
                     kind: e.kind,
-                    parent: self.tree.node_id(parent).cloned().unwrap_or_else(crate::tree::NodeId::root),
+                    parent: self
+                        .tree
+                        .node_id(parent)
+                        .cloned()
+                        .unwrap_or_else(crate::tree::NodeId::root),
                     name: name.to_string(),
                 },
             };
             self.tree.apply(&ev);
             let f = self.tree.file_id(&ev.node).unwrap_or(FileId::ROOT);
             self.tree.insert_visible(f, &e.path);
-            let state = match e.content {
-                None => FileState::Dir,
-                Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, rope))),
-                Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
-            };
             self.set_state(f, state);
             if first {
                 self.record(Change::Tree(ev));
                 first = false;
             } else {
-                self.journal.push(JournalEntry { version: self.version, change: Change::Tree(ev) });
+                self.journal.push(JournalEntry {
+                    version: self.version,
+                    change: Change::Tree(ev),
+                });
             }
             if report {
                 created.push(e.path);
@@ -266,15 +324,19 @@ impl Workspace {
 
     fn record(&mut self, change: Change) {
         self.version += 1;
-        self.journal.push(JournalEntry { version: self.version, change });
+        self.journal.push(JournalEntry {
+            version: self.version,
+            change,
+        });
     }
 
     fn refresh_tree(&mut self) {
         let files = &self.files;
-        self.tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
-            Some(Some(FileState::Text(t))) => t.has_unseen(seen),
-            _ => false,
-        });
+        self.tree
+            .refresh_with(|f, seen| match files.get(f.0 as usize) {
+                Some(Some(FileState::Text(t))) => t.has_unseen(seen),
+                _ => false,
+            });
     }
 
     pub fn root(&self) -> &Path {
@@ -306,7 +368,10 @@ impl Workspace {
         let path = self.tree.path(f).unwrap_or("?").to_string();
         match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
             Some(FileState::Text(t)) => Ok(t),
-            Some(FileState::NotText { reason, .. }) => Err(VfsError::NotText { path, reason: reason.clone() }),
+            Some(FileState::NotText { reason, .. }) => Err(VfsError::NotText {
+                path,
+                reason: reason.clone(),
+            }),
             _ => Err(VfsError::NoFile(path)),
         }
     }
@@ -341,7 +406,13 @@ impl Workspace {
         let t = self.text_file_mut(f)?;
         let a = t.doc.agent(agent);
         let base = base.cloned().unwrap_or_else(|| t.doc.version().clone());
-        let edits: Vec<Edit> = edits.iter().map(|e| Edit { range: e.range.clone(), text: e.text.clone() }).collect();
+        let edits: Vec<Edit> = edits
+            .iter()
+            .map(|e| Edit {
+                range: e.range.clone(),
+                text: e.text.clone(),
+            })
+            .collect();
         let out = t.doc.edit_at(a, &base, &edits)?;
         self.dirty.insert(f);
         self.record(Change::Doc(f, out.version.clone()));
@@ -351,11 +422,24 @@ impl Workspace {
     /// Local create of a text file (written on the next flush).
     pub fn create_file(&mut self, path: &str, text: &str) -> Result<FileId, VfsError> {
         self.ensure_dirs(path)?;
-        let (f, ev) = self.tree.local_create(&mut self.author, &self.replica, path, NodeKind::File)?;
-        self.set_state(f, FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, Rope::new()))));
+        let (f, ev) =
+            self.tree
+                .local_create(&mut self.author, &self.replica, path, NodeKind::File)?;
+        self.set_state(
+            f,
+            FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, Rope::new()))),
+        );
         self.record(Change::Tree(ev));
         if !text.is_empty() {
-            self.edit(f, &self.opts.replica.clone(), None, &[TextEdit { range: 0..0, text: text.to_string() }])?;
+            self.edit(
+                f,
+                &self.opts.replica.clone(),
+                None,
+                &[TextEdit {
+                    range: 0..0,
+                    text: text.to_string(),
+                }],
+            )?;
         }
         self.dirty.insert(f);
         Ok(f)
@@ -364,7 +448,9 @@ impl Workspace {
     /// Local rename/move (also done on disk right away).
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), VfsError> {
         self.ensure_dirs(to)?;
-        let ev = self.tree.local_move(&mut self.author, &self.replica, from, to)?;
+        let ev = self
+            .tree
+            .local_move(&mut self.author, &self.replica, from, to)?;
         self.record(Change::Tree(ev));
         let (a, b) = (self.root.join(from), self.root.join(to));
         if a.exists() {
@@ -378,14 +464,22 @@ impl Workspace {
     /// newer than its disk content stays.
     pub fn delete(&mut self, path: &str) -> Result<(), VfsError> {
         let files = &self.files;
-        let evs = self.tree.local_delete(&mut self.author, &self.replica, path, |f| seen_for_delete(files, f))?;
+        let evs = self
+            .tree
+            .local_delete(&mut self.author, &self.replica, path, |f| {
+                seen_for_delete(files, f)
+            })?;
         for ev in evs {
             self.record(Change::Tree(ev));
         }
         self.refresh_tree();
         let p = self.root.join(path);
         if self.tree.lookup(path).is_none() {
-            let r = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+            let r = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
             if let Err(e) = r {
                 if e.kind() != io::ErrorKind::NotFound {
                     return Err(VfsError::Io { path: p, source: e });
@@ -407,7 +501,9 @@ impl Workspace {
             }
             acc.push_str(c);
             if self.tree.lookup(&acc).is_none() {
-                let (f, ev) = self.tree.local_create(&mut self.author, &self.replica, &acc, NodeKind::Dir)?;
+                let (f, ev) =
+                    self.tree
+                        .local_create(&mut self.author, &self.replica, &acc, NodeKind::Dir)?;
                 self.set_state(f, FileState::Dir);
                 self.record(Change::Tree(ev));
             }
@@ -418,7 +514,11 @@ impl Workspace {
     // ------------------------------------------------------------------ disk -> documents
 
     /// Wait for one debounced batch from `watcher` and apply it.
-    pub fn poll_disk(&mut self, watcher: &mut dyn DiskWatcher, timeout: Duration) -> Option<DiskReport> {
+    pub fn poll_disk(
+        &mut self,
+        watcher: &mut dyn DiskWatcher,
+        timeout: Duration,
+    ) -> Option<DiskReport> {
         let batch = watcher.next_batch(timeout)?;
         Some(self.apply_disk_batch(&batch))
     }
@@ -431,7 +531,10 @@ impl Workspace {
     /// path is reconciled with what the disk holds now.
     pub fn apply_disk_batch(&mut self, batch: &WatchBatch) -> DiskReport {
         let mut rep = DiskReport::default();
-        if batch.paths.iter().any(|p| self.rel(p).is_some_and(|r| IgnoreFilter::is_ignore_file(&r))) {
+        if batch.paths.iter().any(|p| {
+            self.rel(p)
+                .is_some_and(|r| IgnoreFilter::is_ignore_file(&r))
+        }) {
             self.ignore.reload();
         }
         if batch.rescan {
@@ -441,18 +544,30 @@ impl Workspace {
         }
         let mut done: BTreeSet<String> = BTreeSet::new();
         for (from, to) in &batch.renames {
-            let (Some(fr), Some(tr)) = (self.rel(from), self.rel(to)) else { continue };
-            let Some(f) = self.tree.lookup(&fr) else { continue };
+            let (Some(fr), Some(tr)) = (self.rel(from), self.rel(to)) else {
+                continue;
+            };
+            let Some(f) = self.tree.lookup(&fr) else {
+                continue;
+            };
             if from.symlink_metadata().is_ok() || to.symlink_metadata().is_err() {
                 continue; // not a plain move any more (e.g. a backup rename then a re-create)
             }
-            if self.ignore.is_ignored(&tr, self.tree.kind(f) == Some(NodeKind::Dir)) {
+            if self
+                .ignore
+                .is_ignored(&tr, self.tree.kind(f) == Some(NodeKind::Dir))
+            {
                 continue; // handled as a delete below
             }
             if let Some(existing) = self.tree.lookup(&tr) {
                 // Moved over an existing file: that one is deleted (keeping unsaved text).
                 let files = &self.files;
-                if let Ok(evs) = self.tree.local_delete(&mut self.author, &self.replica, &tr, |g| seen_for_delete(files, g)) {
+                if let Ok(evs) = self
+                    .tree
+                    .local_delete(&mut self.author, &self.replica, &tr, |g| {
+                        seen_for_delete(files, g)
+                    })
+                {
                     for ev in evs {
                         self.record(Change::Tree(ev));
                     }
@@ -463,7 +578,10 @@ impl Workspace {
             if self.ensure_dirs(&tr).is_err() {
                 continue;
             }
-            match self.tree.local_move(&mut self.author, &self.replica, &fr, &tr) {
+            match self
+                .tree
+                .local_move(&mut self.author, &self.replica, &fr, &tr)
+            {
                 Ok(ev) => {
                     self.record(Change::Tree(ev));
                     rep.renamed.push((fr.clone(), tr.clone()));
@@ -485,7 +603,11 @@ impl Workspace {
 
     /// Bring one path in line with the disk.
     fn reconcile_path(&mut self, rel: &str, abs: &Path, rep: &mut DiskReport) {
-        if rel.rsplit('/').next().is_some_and(|n| n.starts_with(TEMP_PREFIX)) {
+        if rel
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX))
+        {
             return;
         }
         let md = abs.symlink_metadata();
@@ -496,7 +618,12 @@ impl Workspace {
                 // Gone from disk. Only delete if the parent still agrees (a rename we handled
                 // moved it away already, then `lookup` would not find it).
                 let files = &self.files;
-                if let Ok(evs) = self.tree.local_delete(&mut self.author, &self.replica, rel, |g| seen_for_delete(files, g)) {
+                if let Ok(evs) = self
+                    .tree
+                    .local_delete(&mut self.author, &self.replica, rel, |g| {
+                        seen_for_delete(files, g)
+                    })
+                {
                     for ev in evs {
                         self.record(Change::Tree(ev));
                     }
@@ -510,13 +637,20 @@ impl Workspace {
                 if self.ignore.is_ignored(rel, is_dir) {
                     return;
                 }
-                let kind_now = if is_dir { NodeKind::Dir } else { NodeKind::File };
+                let kind_now = if is_dir {
+                    NodeKind::Dir
+                } else {
+                    NodeKind::File
+                };
                 if let Some(f) = tracked {
                     if self.tree.kind(f) != Some(kind_now) {
                         // Type changed: delete the old node, then treat as new.
                         let files = &self.files;
                         if let Ok(evs) =
-                            self.tree.local_delete(&mut self.author, &self.replica, rel, |g| seen_for_delete(files, g))
+                            self.tree
+                                .local_delete(&mut self.author, &self.replica, rel, |g| {
+                                    seen_for_delete(files, g)
+                                })
                         {
                             for ev in evs {
                                 self.record(Change::Tree(ev));
@@ -536,7 +670,9 @@ impl Workspace {
                 if is_dir {
                     // Walk it: files created before the watch on it was added have no event.
                     let mut noop = |_p: Progress| {};
-                    if let Ok((entries, _)) = load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop) {
+                    if let Ok((entries, _)) =
+                        load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
+                    {
                         let mut all = entries;
                         all.push(load::LoadedEntry {
                             path: rel.to_string(),
@@ -549,9 +685,16 @@ impl Workspace {
                         rep.created.extend(created);
                     }
                 } else {
-                    let (content, len, mtime) = load::read_classified(abs, self.opts.load.max_file_size);
+                    let (content, len, mtime) =
+                        load::read_classified(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
-                        vec![load::LoadedEntry { path: rel.to_string(), kind: NodeKind::File, content: Some(content), len, mtime }],
+                        vec![load::LoadedEntry {
+                            path: rel.to_string(),
+                            kind: NodeKind::File,
+                            content: Some(content),
+                            len,
+                            mtime,
+                        }],
                         true,
                     );
                     rep.created.extend(created);
@@ -563,7 +706,9 @@ impl Workspace {
     fn reread_file(&mut self, f: FileId, rel: &str, abs: &Path, rep: &mut DiskReport) {
         let (content, len, _) = load::read_classified(abs, self.opts.load.max_file_size);
         let disk_agent = self.opts.disk_agent.clone();
-        let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else { return };
+        let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else {
+            return;
+        };
         match (state, content) {
             (FileState::Text(t), Content::Text(new)) => {
                 t.disk_not_text = None;
@@ -599,7 +744,9 @@ impl Workspace {
     fn rescan(&mut self, rep: &mut DiskReport) {
         let mut noop = |_p: Progress| {};
         let root = self.root.clone();
-        let Ok((entries, _)) = load::walk(&root, &root, &self.opts.load, &mut noop) else { return };
+        let Ok((entries, _)) = load::walk(&root, &root, &self.opts.load, &mut noop) else {
+            return;
+        };
         let on_disk: BTreeSet<String> = entries.iter().map(|e| e.path.clone()).collect();
         let tracked: Vec<String> = self.tree.visible().map(|(_, p)| p.to_string()).collect();
         let mut paths: BTreeSet<String> = on_disk;
@@ -665,13 +812,28 @@ impl Workspace {
     /// A consistent snapshot of the whole workspace now: O(files) Arc/rope clones, no text copy.
     pub fn snapshot(&mut self) -> WorkspaceSnapshot {
         let mut files = Vec::with_capacity(self.files.len());
-        for (f, path) in self.tree.visible() {
+        let visible: Vec<(FileId, Arc<str>)> = self
+            .tree
+            .visible()
+            .filter_map(|(f, _)| self.tree.path_arc(f).map(|p| (f, p)))
+            .collect();
+        for (f, path) in visible {
             let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
-                Some(FileState::Text(t)) => SnapContent::Text { text: t.doc.snapshot(), version: t.doc.version().clone() },
-                Some(FileState::NotText { reason, len }) => SnapContent::NotText { reason: reason.clone(), len: *len },
+                Some(FileState::Text(t)) => SnapContent::Text {
+                    text: t.doc.snapshot(),
+                    version: t.doc.version().clone(),
+                },
+                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
+                    reason: reason.clone(),
+                    len: *len,
+                },
                 Some(FileState::Dir) | None => SnapContent::Dir,
             };
-            files.push(SnapFile { id: f, path: Arc::from(path), content });
+            files.push(SnapFile {
+                id: f,
+                path,
+                content,
+            });
         }
         WorkspaceSnapshot::new(self.version, files)
     }
@@ -710,18 +872,30 @@ impl Workspace {
         for (own, path) in tree.visible() {
             let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
                 Some(FileState::Text(t)) => {
-                    let fr = doc_at.get(&own).cloned().unwrap_or_else(|| t.initial.clone());
-                    SnapContent::Text { text: t.doc.checkout(&fr)?, version: fr }
+                    let fr = doc_at
+                        .get(&own)
+                        .cloned()
+                        .unwrap_or_else(|| t.initial.clone());
+                    SnapContent::Text {
+                        text: t.doc.checkout(&fr)?,
+                        version: fr,
+                    }
                 }
-                Some(FileState::NotText { reason, len }) => SnapContent::NotText { reason: reason.clone(), len: *len },
+                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
+                    reason: reason.clone(),
+                    len: *len,
+                },
                 _ => SnapContent::Dir,
             };
-            out.push(SnapFile { id: own, path: Arc::from(path), content });
+            out.push(SnapFile {
+                id: own,
+                path: Arc::from(path),
+                content,
+            });
         }
         Ok(WorkspaceSnapshot::new(v, out))
     }
 }
-
 
 /// The version a delete by this replica has "seen" for file `f`: what is on disk.
 fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
@@ -739,8 +913,13 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
     }
     let old_s = t.disk_text.to_string();
     let new_s = new.to_string();
-    let edits: Vec<Edit> =
-        diff_edits(&old_s, &new_s).into_iter().map(|e| Edit { range: e.range, text: e.text }).collect();
+    let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
+        .into_iter()
+        .map(|e| Edit {
+            range: e.range,
+            text: e.text,
+        })
+        .collect();
     let before = t.doc.oplog().len();
     match t.doc.edit_at(t.disk_agent, &t.disk_base, &edits) {
         Ok(out) => {
@@ -759,4 +938,3 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
         }
     }
 }
-

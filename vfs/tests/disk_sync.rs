@@ -20,15 +20,24 @@ fn load(root: &Path) -> Workspace {
 }
 
 fn watcher(ws: &Workspace) -> NotifyWatcher {
-    NotifyWatcher::new(ws.root(), Debounce { quiet: Duration::from_millis(50), max_wait: Duration::from_millis(500) })
-        .unwrap()
+    NotifyWatcher::new(
+        ws.root(),
+        Debounce {
+            quiet: Duration::from_millis(50),
+            max_wait: Duration::from_millis(500),
+        },
+    )
+    .unwrap()
 }
 
 /// Apply disk batches until `done` holds (or 10 s pass).
 fn settle(ws: &mut Workspace, w: &mut NotifyWatcher, mut done: impl FnMut(&mut Workspace) -> bool) {
     let start = Instant::now();
     while !done(ws) {
-        assert!(start.elapsed() < Duration::from_secs(10), "disk changes not applied in time");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "disk changes not applied in time"
+        );
         ws.poll_disk(w, Duration::from_millis(200));
     }
     // Drain whatever else is pending (e.g. our own writes).
@@ -36,18 +45,31 @@ fn settle(ws: &mut Workspace, w: &mut NotifyWatcher, mut done: impl FnMut(&mut W
 }
 
 fn text(ws: &mut Workspace, path: &str) -> String {
-    let f = ws.lookup(path).unwrap_or_else(|| panic!("{path} not in workspace"));
+    let f = ws
+        .lookup(path)
+        .unwrap_or_else(|| panic!("{path} not in workspace"));
     ws.text(f).unwrap().to_string()
 }
 
 fn git(root: &Path, args: &[&str]) {
     let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -88,8 +110,16 @@ fn load_honours_nested_ignores_and_classifies() {
     assert_eq!(
         files,
         [
-            ".github/ci.yml", ".gitignore", ".ignore", "a.txt", "big.txt", "bin.dat", "latin1.txt",
-            "sub/.gitignore", "sub/deep/ok.rs", "sub/keep.log"
+            ".github/ci.yml",
+            ".gitignore",
+            ".ignore",
+            "a.txt",
+            "big.txt",
+            "bin.dat",
+            "latin1.txt",
+            "sub/.gitignore",
+            "sub/deep/ok.rs",
+            "sub/keep.log"
         ]
     );
     let last = last.unwrap();
@@ -100,9 +130,21 @@ fn load_honours_nested_ignores_and_classifies() {
         _ => None,
     };
     assert_eq!(reason(&ws, "bin.dat"), Some(NotTextReason::Binary));
-    assert_eq!(reason(&ws, "latin1.txt"), Some(NotTextReason::NotUtf8 { valid_up_to: 3 }));
-    assert_eq!(reason(&ws, "big.txt"), Some(NotTextReason::TooLarge { size: 2000, limit: 1024 }));
-    assert!(reason(&ws, "big.txt").unwrap().to_string().contains("too large"));
+    assert_eq!(
+        reason(&ws, "latin1.txt"),
+        Some(NotTextReason::NotUtf8 { valid_up_to: 3 })
+    );
+    assert_eq!(
+        reason(&ws, "big.txt"),
+        Some(NotTextReason::TooLarge {
+            size: 2000,
+            limit: 1024
+        })
+    );
+    assert!(reason(&ws, "big.txt")
+        .unwrap()
+        .to_string()
+        .contains("too large"));
     assert_eq!(text(&mut ws, "sub/deep/ok.rs"), "fn main() {}\n");
 
     // The single-path filter used for watcher events agrees with the walk.
@@ -133,11 +175,23 @@ fn external_edit_while_agent_edits_keeps_both() {
     let mut w = watcher(&ws);
     let f = ws.lookup("a.txt").unwrap();
     // Agent types at the start of line 3 (not yet written to disk).
-    ws.edit(f, "agent", None, &[TextEdit { range: 12..12, text: "AGENT ".into() }]).unwrap();
+    ws.edit(
+        f,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 12..12,
+            text: "AGENT ".into(),
+        }],
+    )
+    .unwrap();
     // Meanwhile a tool rewrites the file from what it saw on disk.
     fs::write(ws.root().join("a.txt"), "line1 EXTERNAL\nline2\nline3\n").unwrap();
     settle(&mut ws, &mut w, |ws| text(ws, "a.txt").contains("EXTERNAL"));
-    assert_eq!(text(&mut ws, "a.txt"), "line1 EXTERNAL\nline2\nAGENT line3\n");
+    assert_eq!(
+        text(&mut ws, "a.txt"),
+        "line1 EXTERNAL\nline2\nAGENT line3\n"
+    );
     assert_eq!(ws.lookup("a.txt"), Some(f));
     // Write back the merged text; our own write is recognised, not re-applied.
     let rep = ws.flush();
@@ -147,7 +201,10 @@ fn external_edit_while_agent_edits_keeps_both() {
         assert!(r.modified.is_empty(), "own write re-read as an edit: {r:?}");
     }
     assert_eq!(ws.version(), v);
-    assert_eq!(fs::read_to_string(ws.root().join("a.txt")).unwrap(), "line1 EXTERNAL\nline2\nAGENT line3\n");
+    assert_eq!(
+        fs::read_to_string(ws.root().join("a.txt")).unwrap(),
+        "line1 EXTERNAL\nline2\nAGENT line3\n"
+    );
     // Nothing to write when the content is unchanged.
     assert!(ws.flush().written.is_empty());
 }
@@ -158,16 +215,24 @@ fn git_checkout_while_editing() {
     let r = dir.path();
     git(r, &["init", "-q"]);
     for i in 0..300 {
-        write(r, &format!("src/m{}/f{i}.rs", i % 10), &format!("// file {i}\nfn f{i}() {{\n    {i}\n}}\n"));
+        write(
+            r,
+            &format!("src/m{}/f{i}.rs", i % 10),
+            &format!("// file {i}\nfn f{i}() {{\n    {i}\n}}\n"),
+        );
     }
     git(r, &["add", "-A"]);
     git(r, &["commit", "-qm", "base"]);
     git(r, &["checkout", "-qb", "other"]);
     for i in 0..150 {
-        write(r, &format!("src/m{}/f{i}.rs", i % 10), &format!("// file {i}\nfn f{i}() {{\n    {i} + 1\n}}\n"));
+        write(
+            r,
+            &format!("src/m{}/f{i}.rs", i % 10),
+            &format!("// file {i}\nfn f{i}() {{\n    {i} + 1\n}}\n"),
+        );
     }
     for i in 0..20 {
-        write(r, &format!("src/new/n{i}.rs", ), &format!("// new {i}\n"));
+        write(r, &format!("src/new/n{i}.rs",), &format!("// new {i}\n"));
     }
     for i in 280..300 {
         fs::remove_file(r.join(format!("src/m{}/f{i}.rs", i % 10))).unwrap();
@@ -181,18 +246,49 @@ fn git_checkout_while_editing() {
     assert!(ws.lookup("src/m5/f285.rs").is_some());
     // An agent edits a file the branch changes (another line) and one it does not touch.
     let changed = ws.lookup("src/m3/f3.rs").unwrap();
-    ws.edit(changed, "agent", None, &[TextEdit { range: 0..0, text: "// agent\n".into() }]).unwrap();
+    ws.edit(
+        changed,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "// agent\n".into(),
+        }],
+    )
+    .unwrap();
     let untouched = ws.lookup("src/m0/f200.rs").unwrap();
-    ws.edit(untouched, "agent", None, &[TextEdit { range: 0..0, text: "// agent\n".into() }]).unwrap();
+    ws.edit(
+        untouched,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "// agent\n".into(),
+        }],
+    )
+    .unwrap();
 
     git(r, &["checkout", "-q", "other"]);
     // An edit lands while the checkout's events are still being applied.
     ws.poll_disk(&mut w, Duration::from_millis(100));
-    ws.edit(untouched, "agent2", None, &[TextEdit { range: 0..0, text: "// agent2\n".into() }]).unwrap();
+    ws.edit(
+        untouched,
+        "agent2",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "// agent2\n".into(),
+        }],
+    )
+    .unwrap();
     settle(&mut ws, &mut w, |ws| {
         ws.lookup("src/new/n19.rs").is_some()
             && ws.lookup("src/m9/f299.rs").is_none()
-            && ws.text(ws.lookup("src/m9/f149.rs").unwrap()).unwrap().to_string().contains("+ 1")
+            && ws
+                .text(ws.lookup("src/m9/f149.rs").unwrap())
+                .unwrap()
+                .to_string()
+                .contains("+ 1")
     });
     for i in 0..280 {
         let p = format!("src/m{}/f{i}.rs", i % 10);
@@ -208,12 +304,21 @@ fn git_checkout_while_editing() {
         assert!(ws.lookup(&format!("src/m{}/f{i}.rs", i % 10)).is_none());
     }
     for i in 0..20 {
-        assert_eq!(text(&mut ws, &format!("src/new/n{i}.rs")), format!("// new {i}\n"));
+        assert_eq!(
+            text(&mut ws, &format!("src/new/n{i}.rs")),
+            format!("// new {i}\n")
+        );
     }
-    assert_eq!(ws.lookup("src/m3/f3.rs"), Some(changed), "file identity kept");
+    assert_eq!(
+        ws.lookup("src/m3/f3.rs"),
+        Some(changed),
+        "file identity kept"
+    );
     let rep = ws.flush();
     assert_eq!(rep.written.len(), 2, "{rep:?}");
-    assert!(fs::read_to_string(r.join("src/m3/f3.rs")).unwrap().starts_with("// agent\n// file 3\n"));
+    assert!(fs::read_to_string(r.join("src/m3/f3.rs"))
+        .unwrap()
+        .starts_with("// agent\n// file 3\n"));
 }
 
 #[test]
@@ -226,14 +331,35 @@ fn rename_on_disk_while_editing_keeps_identity() {
     let base = ws.text_file(f).unwrap().doc.version().clone();
     fs::rename(ws.root().join("dir/a.txt"), ws.root().join("dir/b.txt")).unwrap();
     // An edit made against the old path/version while the rename is in flight.
-    ws.edit(f, "agent", Some(&base), &[TextEdit { range: 5..5, text: " world".into() }]).unwrap();
+    ws.edit(
+        f,
+        "agent",
+        Some(&base),
+        &[TextEdit {
+            range: 5..5,
+            text: " world".into(),
+        }],
+    )
+    .unwrap();
     settle(&mut ws, &mut w, |ws| ws.lookup("dir/b.txt").is_some());
     assert_eq!(ws.lookup("dir/b.txt"), Some(f));
     assert_eq!(ws.lookup("dir/a.txt"), None);
     // A second, stale edit (made at the pre-rename version) still lands in the renamed file.
-    ws.edit(f, "agent2", Some(&base), &[TextEdit { range: 0..0, text: ">".into() }]).unwrap();
+    ws.edit(
+        f,
+        "agent2",
+        Some(&base),
+        &[TextEdit {
+            range: 0..0,
+            text: ">".into(),
+        }],
+    )
+    .unwrap();
     ws.flush();
-    assert_eq!(fs::read_to_string(ws.root().join("dir/b.txt")).unwrap(), ">hello world\n");
+    assert_eq!(
+        fs::read_to_string(ws.root().join("dir/b.txt")).unwrap(),
+        ">hello world\n"
+    );
     assert!(!ws.root().join("dir/a.txt").exists());
     // Renaming a whole directory moves everything under it.
     fs::rename(ws.root().join("dir"), ws.root().join("dir2")).unwrap();
@@ -248,20 +374,43 @@ fn editor_save_via_temp_and_rename() {
     let mut ws = load(dir.path());
     let mut w = watcher(&ws);
     let f = ws.lookup("main.rs").unwrap();
-    ws.edit(f, "agent", None, &[TextEdit { range: 14..14, text: "// end\n".into() }]).unwrap();
+    ws.edit(
+        f,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 14..14,
+            text: "// end\n".into(),
+        }],
+    )
+    .unwrap();
     // VS Code / formatter style: write a temp file next to it, rename over the original.
     let tmp = ws.root().join(".main.rs.tmp.1234");
     fs::write(&tmp, "fn main() {\n    run();\n}\n").unwrap();
     fs::rename(&tmp, ws.root().join("main.rs")).unwrap();
     settle(&mut ws, &mut w, |ws| text(ws, "main.rs").contains("run()"));
-    assert_eq!(text(&mut ws, "main.rs"), "fn main() {\n    run();\n}\n// end\n");
+    assert_eq!(
+        text(&mut ws, "main.rs"),
+        "fn main() {\n    run();\n}\n// end\n"
+    );
     assert_eq!(ws.lookup("main.rs"), Some(f));
     assert!(ws.lookup(".main.rs.tmp.1234").is_none());
     // Vim style: move the original to a backup, write a new file.
     fs::rename(ws.root().join("main.rs"), ws.root().join("main.rs~")).unwrap();
-    fs::write(ws.root().join("main.rs"), "fn main() {\n    run();\n}\n// vim\n").unwrap();
-    settle(&mut ws, &mut w, |ws| ws.lookup("main.rs").is_some_and(|g| ws.text(g).unwrap().to_string().contains("vim")));
-    assert_eq!(ws.lookup("main.rs"), Some(f), "the document stays with main.rs");
+    fs::write(
+        ws.root().join("main.rs"),
+        "fn main() {\n    run();\n}\n// vim\n",
+    )
+    .unwrap();
+    settle(&mut ws, &mut w, |ws| {
+        ws.lookup("main.rs")
+            .is_some_and(|g| ws.text(g).unwrap().to_string().contains("vim"))
+    });
+    assert_eq!(
+        ws.lookup("main.rs"),
+        Some(f),
+        "the document stays with main.rs"
+    );
     assert!(text(&mut ws, "main.rs").contains("// end"));
 }
 
@@ -274,8 +423,26 @@ fn write_back_error_keeps_the_document() {
     let root = ws.root().to_path_buf();
     let x = ws.lookup("x.txt").unwrap();
     let y = ws.lookup("sub/y.txt").unwrap();
-    ws.edit(x, "agent", None, &[TextEdit { range: 0..0, text: "edited ".into() }]).unwrap();
-    ws.edit(y, "agent", None, &[TextEdit { range: 0..0, text: "edited ".into() }]).unwrap();
+    ws.edit(
+        x,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "edited ".into(),
+        }],
+    )
+    .unwrap();
+    ws.edit(
+        y,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "edited ".into(),
+        }],
+    )
+    .unwrap();
     // Make both writes fail even for root: the target is now a directory, and the parent
     // directory of the other file is now a regular file. (No watcher: the disk stays broken.)
     fs::remove_file(root.join("x.txt")).unwrap();
@@ -294,7 +461,10 @@ fn write_back_error_keeps_the_document() {
     fs::remove_file(root.join("sub")).unwrap();
     let rep = ws.flush();
     assert_eq!(rep.written.len(), 2, "{rep:?}");
-    assert_eq!(fs::read_to_string(root.join("sub/y.txt")).unwrap(), "edited y\n");
+    assert_eq!(
+        fs::read_to_string(root.join("sub/y.txt")).unwrap(),
+        "edited y\n"
+    );
     assert!(ws.text_file(x).unwrap().write_error().is_none());
 }
 
@@ -306,11 +476,23 @@ fn write_back_keeps_permissions() {
     fs::set_permissions(dir.path().join("run.sh"), fs::Permissions::from_mode(0o751)).unwrap();
     let mut ws = load(dir.path());
     let f = ws.lookup("run.sh").unwrap();
-    ws.edit(f, "agent", None, &[TextEdit { range: 0..0, text: "#!/bin/sh\n".into() }]).unwrap();
+    ws.edit(
+        f,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "#!/bin/sh\n".into(),
+        }],
+    )
+    .unwrap();
     assert_eq!(ws.flush().written, ["run.sh"]);
     let md = fs::metadata(ws.root().join("run.sh")).unwrap();
     assert_eq!(md.permissions().mode() & 0o777, 0o751);
-    assert_eq!(fs::read_to_string(ws.root().join("run.sh")).unwrap(), "#!/bin/sh\necho hi\n");
+    assert_eq!(
+        fs::read_to_string(ws.root().join("run.sh")).unwrap(),
+        "#!/bin/sh\necho hi\n"
+    );
     // No temp file left behind.
     assert_eq!(fs::read_dir(ws.root()).unwrap().count(), 1);
 }
@@ -323,14 +505,26 @@ fn delete_on_disk_keeps_unsaved_text_only() {
     let mut ws = load(dir.path());
     let mut w = watcher(&ws);
     let keep = ws.lookup("keep.txt").unwrap();
-    ws.edit(keep, "agent", None, &[TextEdit { range: 0..0, text: "typed ".into() }]).unwrap();
+    ws.edit(
+        keep,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: "typed ".into(),
+        }],
+    )
+    .unwrap();
     fs::remove_file(ws.root().join("keep.txt")).unwrap();
     fs::remove_file(ws.root().join("gone.txt")).unwrap();
     settle(&mut ws, &mut w, |ws| ws.lookup("gone.txt").is_none());
     // The delete did not see the typed text: the file is resurrected, and written back.
     assert_eq!(ws.lookup("keep.txt"), Some(keep));
     ws.flush();
-    assert_eq!(fs::read_to_string(ws.root().join("keep.txt")).unwrap(), "typed k\n");
+    assert_eq!(
+        fs::read_to_string(ws.root().join("keep.txt")).unwrap(),
+        "typed k\n"
+    );
     // Deleting it again, now saved, removes it.
     fs::remove_file(ws.root().join("keep.txt")).unwrap();
     settle(&mut ws, &mut w, |ws| ws.lookup("keep.txt").is_none());
@@ -341,10 +535,18 @@ fn ten_thousand_files() {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     for i in 0..10_000 {
-        write(r, &format!("d{}/e{}/f{i}.txt", i % 50, i % 7), &format!("file {i}\n"));
+        write(
+            r,
+            &format!("d{}/e{}/f{i}.txt", i % 50, i % 7),
+            &format!("file {i}\n"),
+        );
     }
     let mut ws = load(r);
-    let n_files = ws.tree().visible().filter(|(f, _)| ws.text_file(*f).is_some()).count();
+    let n_files = ws
+        .tree()
+        .visible()
+        .filter(|(f, _)| ws.text_file(*f).is_some())
+        .count();
     assert_eq!(n_files, 10_000);
     let mut w = watcher(&ws);
     // One external edit, one new directory full of files, one deleted directory.
@@ -354,11 +556,21 @@ fn ten_thousand_files() {
     }
     fs::remove_dir_all(ws.root().join("d49")).unwrap();
     settle(&mut ws, &mut w, |ws| {
-        ws.lookup("fresh/sub/g99.txt").is_some() && ws.lookup("d49").is_none() && text(ws, "d7/e0/f7.txt") == "changed\n"
+        ws.lookup("fresh/sub/g99.txt").is_some()
+            && ws.lookup("d49").is_none()
+            && text(ws, "d7/e0/f7.txt") == "changed\n"
     });
-    let fresh = ws.tree().visible().filter(|(_, p)| p.starts_with("fresh/sub/g")).count();
+    let fresh = ws
+        .tree()
+        .visible()
+        .filter(|(_, p)| p.starts_with("fresh/sub/g"))
+        .count();
     assert_eq!(fresh, 100);
-    let n_files = ws.tree().visible().filter(|(f, _)| ws.text_file(*f).is_some()).count();
+    let n_files = ws
+        .tree()
+        .visible()
+        .filter(|(f, _)| ws.text_file(*f).is_some())
+        .count();
     assert_eq!(n_files, 10_000 - 200 + 100);
 }
 
@@ -373,12 +585,29 @@ fn snapshots_are_immutable_shareable_and_versioned() {
     let a = ws.lookup("a.txt").unwrap();
     let reader = std::thread::spawn({
         let snap = snap.clone();
-        move || (snap.text("a.txt").unwrap().to_string(), snap.text("b/c.txt").unwrap().to_string())
+        move || {
+            (
+                snap.text("a.txt").unwrap().to_string(),
+                snap.text("b/c.txt").unwrap().to_string(),
+            )
+        }
     });
-    ws.edit(a, "agent", None, &[TextEdit { range: 0..3, text: "ONE".into() }]).unwrap();
+    ws.edit(
+        a,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..3,
+            text: "ONE".into(),
+        }],
+    )
+    .unwrap();
     ws.create_file("new/n.txt", "new\n").unwrap();
     ws.rename("b/c.txt", "b/d.txt").unwrap();
-    assert_eq!(reader.join().unwrap(), ("one\n".to_string(), "two\n".to_string()));
+    assert_eq!(
+        reader.join().unwrap(),
+        ("one\n".to_string(), "two\n".to_string())
+    );
     assert_eq!(snap.text("a.txt").unwrap().to_string(), "one\n");
     let now = ws.snapshot();
     assert_eq!(now.text("a.txt").unwrap().to_string(), "ONE\n");
@@ -396,10 +625,16 @@ fn snapshots_are_immutable_shareable_and_versioned() {
     let out = tempfile::tempdir().unwrap();
     let n = past.write_to_dir(out.path(), &mut |_, _| {}).unwrap();
     assert_eq!(n, 2);
-    assert_eq!(fs::read_to_string(out.path().join("b/c.txt")).unwrap(), "two\n");
+    assert_eq!(
+        fs::read_to_string(out.path().join("b/c.txt")).unwrap(),
+        "two\n"
+    );
     assert!(matches!(past.get("b").unwrap().content, SnapContent::Dir));
     // Local create is written by flush (with its new directory).
     ws.flush();
-    assert_eq!(fs::read_to_string(ws.root().join("new/n.txt")).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(ws.root().join("new/n.txt")).unwrap(),
+        "new\n"
+    );
     assert!(ws.root().join("b/d.txt").exists());
 }

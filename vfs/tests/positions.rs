@@ -13,7 +13,8 @@ fn roundtrip_all(text: &str) {
             let pos = char_to_position(&rope, c, enc).unwrap();
             let back = position_to_char(&rope, pos, enc).unwrap();
             // Offsets between \r and \n map to the line end (before \r).
-            let in_crlf = c > 0 && c < rope.len_chars() && rope.char(c - 1) == '\r' && rope.char(c) == '\n';
+            let in_crlf =
+                c > 0 && c < rope.len_chars() && rope.char(c - 1) == '\r' && rope.char(c) == '\n';
             if in_crlf {
                 assert_eq!(back, c - 1, "{text:?} {c} {enc:?}");
             } else {
@@ -50,10 +51,16 @@ fn two_three_four_byte_chars() {
 fn inside_a_char_is_an_error() {
     let r = Rope::from_str("x😀y");
     // UTF-16: unit 2 is between the two surrogates of 😀.
-    assert!(matches!(position_to_char(&r, p(0, 2), Utf16), Err(PositionError::InsideChar { .. })));
+    assert!(matches!(
+        position_to_char(&r, p(0, 2), Utf16),
+        Err(PositionError::InsideChar { .. })
+    ));
     // UTF-8: bytes 2..4 are inside 😀.
     for ch in 2..5 {
-        assert!(matches!(position_to_char(&r, p(0, ch), Utf8), Err(PositionError::InsideChar { .. })));
+        assert!(matches!(
+            position_to_char(&r, p(0, ch), Utf8),
+            Err(PositionError::InsideChar { .. })
+        ));
     }
     assert_eq!(position_to_char(&r, p(0, 3), Utf16).unwrap(), 2);
 }
@@ -107,20 +114,48 @@ fn clamping_past_end() {
     let r = Rope::from_str("one\ntwo");
     assert_eq!(position_to_char(&r, p(9, 0), Utf16).unwrap(), 7);
     assert_eq!(position_to_char(&r, p(1, u32::MAX), Utf8).unwrap(), 7);
-    assert_eq!(position_to_char(&r, p(u32::MAX, u32::MAX), Utf32).unwrap(), 7);
+    assert_eq!(
+        position_to_char(&r, p(u32::MAX, u32::MAX), Utf32).unwrap(),
+        7
+    );
 }
 
 #[test]
+#[allow(clippy::reversed_empty_ranges)] // a reversed range is the point of the test
 fn errors_never_panic() {
     let r = Rope::from_str("abc\ndef");
-    assert!(matches!(LspPosition::from_signed(-1, 0), Err(PositionError::OutOfRange { .. })));
-    assert!(matches!(LspPosition::from_signed(0, -3), Err(PositionError::OutOfRange { .. })));
-    assert!(matches!(LspPosition::from_signed(1i64 << 40, 0), Err(PositionError::OutOfRange { .. })));
-    let bad = LspRange { start: p(1, 2), end: p(0, 1) };
-    assert!(matches!(range_to_chars(&r, bad, Utf16), Err(PositionError::EndBeforeStart { .. })));
-    assert!(matches!(char_to_position(&r, 8, Utf16), Err(PositionError::OffsetPastEnd { .. })));
-    assert!(matches!(chars_to_range(&r, 3..1, Utf16), Err(PositionError::EndBeforeStart { .. })));
-    let ok = LspRange { start: p(0, 1), end: p(1, 2) };
+    assert!(matches!(
+        LspPosition::from_signed(-1, 0),
+        Err(PositionError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        LspPosition::from_signed(0, -3),
+        Err(PositionError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        LspPosition::from_signed(1i64 << 40, 0),
+        Err(PositionError::OutOfRange { .. })
+    ));
+    let bad = LspRange {
+        start: p(1, 2),
+        end: p(0, 1),
+    };
+    assert!(matches!(
+        range_to_chars(&r, bad, Utf16),
+        Err(PositionError::EndBeforeStart { .. })
+    ));
+    assert!(matches!(
+        char_to_position(&r, 8, Utf16),
+        Err(PositionError::OffsetPastEnd { .. })
+    ));
+    assert!(matches!(
+        chars_to_range(&r, 3..1, Utf16),
+        Err(PositionError::EndBeforeStart { .. })
+    ));
+    let ok = LspRange {
+        start: p(0, 1),
+        end: p(1, 2),
+    };
     assert_eq!(range_to_chars(&r, ok, Utf16).unwrap(), 1..6);
     assert_eq!(chars_to_range(&r, 1..6, Utf16).unwrap(), ok);
 }

@@ -6,10 +6,27 @@ use vfs::tree::*;
 
 #[derive(Clone, Debug)]
 enum Step {
-    Create { r: usize, parent: usize, name: usize, dir: bool },
-    Move { r: usize, node: usize, parent: usize, name: usize },
-    Delete { r: usize, node: usize },
-    Sync { r: usize, seed: u64, count: usize },
+    Create {
+        r: usize,
+        parent: usize,
+        name: usize,
+        dir: bool,
+    },
+    Move {
+        r: usize,
+        node: usize,
+        parent: usize,
+        name: usize,
+    },
+    Delete {
+        r: usize,
+        node: usize,
+    },
+    Sync {
+        r: usize,
+        seed: u64,
+        count: usize,
+    },
 }
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
@@ -34,7 +51,9 @@ struct Replica {
 
 fn shuffle<T>(v: &mut [T], mut seed: u64) {
     for i in (1..v.len()).rev() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let j = (seed >> 33) as usize % (i + 1);
         v.swap(i, j);
     }
@@ -48,31 +67,56 @@ fn receive(rep: &mut Replica, ev: &TreeEvent) {
 
 fn visible_dirs(t: &FileTree) -> Vec<String> {
     let mut v = vec![String::new()];
-    v.extend(t.visible().filter(|(f, _)| t.kind(*f) == Some(NodeKind::Dir)).map(|(_, p)| p.to_string()));
+    v.extend(
+        t.visible()
+            .filter(|(f, _)| t.kind(*f) == Some(NodeKind::Dir))
+            .map(|(_, p)| p.to_string()),
+    );
     v
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 fn run(steps: &[Step], final_seeds: &[u64]) -> Result<(), TestCaseError> {
     let mut reps: Vec<Replica> = (0..REPLICAS)
-        .map(|i| Replica { tree: FileTree::new(), author: TreeAuthor::new(), agent: Arc::from(format!("r{i}")) })
+        .map(|i| Replica {
+            tree: FileTree::new(),
+            author: TreeAuthor::new(),
+            agent: Arc::from(format!("r{i}")),
+        })
         .collect();
     let mut log: Vec<TreeEvent> = Vec::new();
     for s in steps {
         match s {
-            Step::Create { r, parent, name, dir } => {
+            Step::Create {
+                r,
+                parent,
+                name,
+                dir,
+            } => {
                 let rep = &mut reps[*r];
                 let dirs = visible_dirs(&rep.tree);
                 let path = join(&dirs[parent % dirs.len()], NAMES[*name]);
                 let kind = if *dir { NodeKind::Dir } else { NodeKind::File };
-                if let Ok((_, ev)) = rep.tree.local_create(&mut rep.author, &rep.agent.clone(), &path, kind) {
+                if let Ok((_, ev)) =
+                    rep.tree
+                        .local_create(&mut rep.author, &rep.agent.clone(), &path, kind)
+                {
                     log.push(ev);
                 }
             }
-            Step::Move { r, node, parent, name } => {
+            Step::Move {
+                r,
+                node,
+                parent,
+                name,
+            } => {
                 let rep = &mut reps[*r];
                 let nodes: Vec<String> = rep.tree.visible().map(|(_, p)| p.to_string()).collect();
                 if nodes.is_empty() {
@@ -81,7 +125,10 @@ fn run(steps: &[Step], final_seeds: &[u64]) -> Result<(), TestCaseError> {
                 let from = nodes[node % nodes.len()].clone();
                 let dirs = visible_dirs(&rep.tree);
                 let to = join(&dirs[parent % dirs.len()], NAMES[*name]);
-                if let Ok(ev) = rep.tree.local_move(&mut rep.author, &rep.agent.clone(), &from, &to) {
+                if let Ok(ev) = rep
+                    .tree
+                    .local_move(&mut rep.author, &rep.agent.clone(), &from, &to)
+                {
                     log.push(ev);
                 }
             }
@@ -92,7 +139,12 @@ fn run(steps: &[Step], final_seeds: &[u64]) -> Result<(), TestCaseError> {
                     continue;
                 }
                 let path = nodes[node % nodes.len()].clone();
-                if let Ok(evs) = rep.tree.local_delete(&mut rep.author, &rep.agent.clone(), &path, |_| SeenVersion::new()) {
+                if let Ok(evs) =
+                    rep.tree
+                        .local_delete(&mut rep.author, &rep.agent.clone(), &path, |_| {
+                            SeenVersion::new()
+                        })
+                {
                     rep.tree.refresh();
                     log.extend(evs);
                 }
@@ -133,7 +185,12 @@ fn run(steps: &[Step], final_seeds: &[u64]) -> Result<(), TestCaseError> {
         for (p, _, _) in &want {
             if let Some(i) = p.rfind('/') {
                 let parent = &p[..i];
-                prop_assert!(want.iter().any(|(q, k, _)| q == parent && *k == NodeKind::Dir), "orphan {}", p);
+                prop_assert!(
+                    want.iter()
+                        .any(|(q, k, _)| q == parent && *k == NodeKind::Dir),
+                    "orphan {}",
+                    p
+                );
             }
         }
     }
@@ -154,8 +211,12 @@ fn concurrent_moves_forming_a_cycle_resolve() {
     let agent_b: Arc<str> = Arc::from("b");
     let mut a = FileTree::new();
     let mut au = TreeAuthor::new();
-    let (_, e1) = a.local_create(&mut au, &agent_a, "x", NodeKind::Dir).unwrap();
-    let (_, e2) = a.local_create(&mut au, &agent_a, "y", NodeKind::Dir).unwrap();
+    let (_, e1) = a
+        .local_create(&mut au, &agent_a, "x", NodeKind::Dir)
+        .unwrap();
+    let (_, e2) = a
+        .local_create(&mut au, &agent_a, "y", NodeKind::Dir)
+        .unwrap();
     let mut b = FileTree::new();
     let mut bu = TreeAuthor::new();
     for e in [&e1, &e2] {
@@ -178,13 +239,16 @@ fn rename_keeps_identity_and_delete_with_unseen_edit_resurrects() {
     let agent: Arc<str> = Arc::from("a");
     let mut t = FileTree::new();
     let mut au = TreeAuthor::new();
-    let (f, _) = t.local_create(&mut au, &agent, "old.rs", NodeKind::File).unwrap();
+    let (f, _) = t
+        .local_create(&mut au, &agent, "old.rs", NodeKind::File)
+        .unwrap();
     t.local_move(&mut au, &agent, "old.rs", "new.rs").unwrap();
     assert_eq!(t.lookup("new.rs"), Some(f));
     assert_eq!(t.lookup("old.rs"), None);
     let mut seen = SeenVersion::new();
     seen.insert("ed".into(), 3);
-    t.local_delete(&mut au, &agent, "new.rs", |_| seen.clone()).unwrap();
+    t.local_delete(&mut au, &agent, "new.rs", |_| seen.clone())
+        .unwrap();
     // The document has ed:5 > 3: the delete did not see it, the file stays.
     t.refresh_with(|_, s| s.get("ed").is_none_or(|x| *x < 5));
     assert_eq!(t.lookup("new.rs"), Some(f));
