@@ -1,4 +1,10 @@
+mod bridge;
+mod lsp_conn;
+mod paths;
+mod proto;
+mod serve;
 mod snapshot_cmd;
+mod writer;
 
 use clap::{Parser, Subcommand};
 
@@ -16,12 +22,18 @@ struct Cli {
 enum Command {
     /// Write a headless snapshot of a workspace (a directory tree or a .tar).
     Snapshot(snapshot_cmd::SnapshotArgs),
+    /// Run the per-workspace daemon (one per workspace root).
+    Serve(serve::ServeArgs),
+    /// LSP over stdio for editors: connects to (or starts) the workspace's daemon.
+    Lsp(bridge::LspArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Snapshot(args) => snapshot_cmd::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Lsp(args) => bridge::run(args),
     };
     if let Err(e) = res {
         eprintln!("dist-space: {e}");

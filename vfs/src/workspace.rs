@@ -119,6 +119,10 @@ impl TextFile {
     pub fn disk_text(&self) -> &Rope {
         &self.disk_text
     }
+    /// A version of the document whose text is exactly [`TextFile::disk_text`].
+    pub fn disk_base(&self) -> &Frontier {
+        &self.disk_base
+    }
     pub fn is_dirty(&self) -> bool {
         self.doc.version() != &self.disk_base
     }
@@ -909,6 +913,13 @@ fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
 /// the content is what we already knew (e.g. our own write).
 fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
     if new == t.disk_text {
+        return None;
+    }
+    if new == t.doc.to_rope() {
+        // The disk caught up with the document (e.g. an editor saved the text it shows, which
+        // already went through the document): not an edit, or it would be applied twice.
+        t.disk_text = new;
+        t.disk_base = t.doc.version().clone();
         return None;
     }
     let old_s = t.disk_text.to_string();

@@ -1,0 +1,875 @@
+//! The single writer: one loop owns the [`Workspace`] (and with it every engine document) and
+//! consumes one [`Event`] at a time, whatever its source (an editor connection, the disk
+//! watcher, the flush timer, a signal; later the agent API and the durable log). Nothing else
+//! mutates documents, so the order of events in the channel *is* the order of history.
+//!
+//! Invariants:
+//! * Events from one connection are enqueued by the connection's service `call`, which the
+//!   LSP transport invokes in message arrival order; hence per-connection order is preserved.
+//! * For every editor with a document open, [`EditorDoc`] records the engine version and text
+//!   the sidecar believes the editor's buffer has (`ed_version`/`ed_text`), the last state
+//!   confirmed by an editor change, and the edits sent but not yet confirmed. An editor change
+//!   is applied with `edit_at` at the version the editor actually had, so nothing is lost or
+//!   doubled whatever was in flight (see `proto` for the revision protocol).
+//! * After each batch of events, every editor whose version lags the document's receives the
+//!   engine's transform from its version to the document version (one message per batch).
+//! * Bad input (unknown document, bad position, protocol violation) changes nothing: it is
+//!   answered with an error, a logged drop, or a resync of that one editor.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::{Bias, Frontier, Rope, XfOp};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+use vfs::diff::{diff_edits, TextEdit};
+use vfs::pos::{self, PositionEncoding};
+use vfs::{FileId, Workspace};
+
+use crate::proto::{
+    self, ChangeParams, ContentChange, Cursor, CursorParams, DocMsg, EditNotice, Pos,
+    PresenceNotice,
+};
+
+pub type ConnId = u64;
+
+/// How long after the first unsaved change the documents are written to disk.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(50);
+/// At most this many queued events are handled before editors are updated.
+const MAX_BATCH: usize = 4096;
+
+/// A message for one connection's client.
+#[derive(Debug)]
+pub enum Outgoing {
+    Notify(&'static str, Value),
+    /// Close the connection (too slow, protocol violation...).
+    Close(String),
+}
+
+/// What a connection told the writer when it initialized.
+#[derive(Debug)]
+pub struct Hello {
+    pub name: String,
+    pub encoding: PositionEncoding,
+    pub revision_protocol: bool,
+    pub out: mpsc::Sender<Outgoing>,
+}
+
+pub type Reply = oneshot::Sender<Result<Value, (i64, String)>>;
+
+/// Every input of the daemon.
+#[derive(Debug)]
+pub enum Event {
+    Hello {
+        conn: ConnId,
+        hello: Hello,
+    },
+    Doc {
+        conn: ConnId,
+        msg: DocMsg,
+    },
+    Request {
+        conn: ConnId,
+        method: String,
+        params: Value,
+        reply: Reply,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    Disk(vfs::disk::WatchBatch),
+    /// Clean shutdown: flush, then answer.
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct Sent {
+    rev: u64,
+    after: Frontier,
+    text: Rope,
+}
+
+/// One editor's view of one document.
+struct EditorDoc {
+    uri: String,
+    ed_version: Frontier,
+    ed_text: Rope,
+    confirmed_seen: u64,
+    confirmed: Frontier,
+    confirmed_text: Rope,
+    sent: VecDeque<Sent>,
+    next_rev: u64,
+    ed_rev: u64,
+}
+
+impl EditorDoc {
+    fn new(uri: String, v: Frontier, text: Rope) -> Self {
+        EditorDoc {
+            uri,
+            ed_version: v.clone(),
+            ed_text: text.clone(),
+            confirmed_seen: 0,
+            confirmed: v,
+            confirmed_text: text,
+            sent: VecDeque::new(),
+            next_rev: 1,
+            ed_rev: 0,
+        }
+    }
+}
+
+struct Conn {
+    name: String,
+    agent: String,
+    enc: PositionEncoding,
+    revision: bool,
+    out: mpsc::Sender<Outgoing>,
+    docs: HashMap<FileId, EditorDoc>,
+    /// Last reported cursors: document, version they refer to, char positions (anchor, head).
+    presence: Option<(FileId, Frontier, Vec<(usize, usize)>)>,
+}
+
+/// Counters for benchmarks and `dist-space/info`.
+#[derive(Default, Clone, Debug)]
+pub struct Stats {
+    pub editor_changes: u64,
+    pub edits_sent: u64,
+    pub dropped_messages: u64,
+    /// Sum of (broadcast sent - change received) in µs, and count, for changes that caused one.
+    pub change_to_broadcast_us: Vec<u32>,
+}
+
+pub struct Writer {
+    ws: Workspace,
+    root: PathBuf,
+    socket: PathBuf,
+    conns: HashMap<ConnId, Conn>,
+    changed: BTreeSet<FileId>,
+    flush_at: Option<Instant>,
+    /// Makes agent names unique across daemon runs: names are never reused.
+    run_id: String,
+    stats: Stats,
+    batch_started: Option<Instant>,
+}
+
+fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
+    Err((code, msg.into()))
+}
+
+impl Writer {
+    pub fn new(ws: Workspace, socket: PathBuf) -> Writer {
+        let root = ws.root().to_path_buf();
+        let run_id = format!(
+            "{:x}{:04x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            std::process::id() & 0xffff
+        );
+        Writer {
+            ws,
+            root,
+            socket,
+            conns: HashMap::new(),
+            changed: BTreeSet::new(),
+            flush_at: None,
+            run_id,
+            stats: Stats::default(),
+            batch_started: None,
+        }
+    }
+
+    /// The loop: one event at a time; after each batch, update editors; flush on the timer.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
+        loop {
+            let ev = match self.flush_at {
+                Some(t) => tokio::select! {
+                    ev = rx.recv() => ev,
+                    _ = tokio::time::sleep_until(t.into()) => { self.flush(); continue; }
+                },
+                None => rx.recv().await,
+            };
+            let Some(ev) = ev else { break };
+            self.batch_started = Some(Instant::now());
+            if self.handle(ev) {
+                return;
+            }
+            let mut n = 1;
+            while n < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(ev) => {
+                        if self.handle(ev) {
+                            return;
+                        }
+                        n += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.broadcast();
+        }
+        self.flush();
+    }
+
+    /// Returns true on shutdown.
+    fn handle(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Hello { conn, hello } => self.hello(conn, hello),
+            Event::Doc { conn, msg } => self.doc_msg(conn, msg),
+            Event::Request {
+                conn,
+                method,
+                params,
+                reply,
+            } => {
+                let r = self.request(conn, &method, params);
+                let _ = reply.send(r);
+            }
+            Event::Closed { conn } => self.closed(conn),
+            Event::Disk(batch) => {
+                let rep = self.ws.apply_disk_batch(&batch);
+                if rep != vfs::DiskReport::default() {
+                    debug!(?rep, "disk batch");
+                }
+                for p in rep.modified.iter().chain(rep.created.iter()) {
+                    if let Some(f) = self.ws.lookup(p) {
+                        self.changed.insert(f);
+                    }
+                }
+                self.schedule_flush();
+            }
+            Event::Shutdown(done) => {
+                self.broadcast();
+                self.flush();
+                info!("shutdown: documents flushed");
+                let _ = done.send(());
+                return true;
+            }
+        }
+        false
+    }
+
+    fn schedule_flush(&mut self) {
+        if self.flush_at.is_none() && self.ws.dirty_files().next().is_some() {
+            self.flush_at = Some(Instant::now() + FLUSH_DELAY);
+        }
+    }
+
+    fn flush(&mut self) {
+        self.flush_at = None;
+        let rep = self.ws.flush();
+        for (p, e) in &rep.failed {
+            warn!(path = %p, error = %e, "write-back failed (will retry)");
+        }
+        if !rep.failed.is_empty() {
+            self.flush_at = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    fn hello(&mut self, conn: ConnId, h: Hello) {
+        // A fresh agent per connection, never reused (the run id makes it unique across runs).
+        let clean: String = h
+            .name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(40)
+            .collect();
+        let agent = format!("{clean}#{}-{conn}", self.run_id);
+        info!(conn, name = %clean, %agent, enc = h.encoding.lsp_name(), revision = h.revision_protocol, "editor connected");
+        self.conns.insert(
+            conn,
+            Conn {
+                name: clean,
+                agent,
+                enc: h.encoding,
+                revision: h.revision_protocol,
+                out: h.out,
+                docs: HashMap::new(),
+                presence: None,
+            },
+        );
+        // Tell the newcomer where everyone is.
+        let others: Vec<ConnId> = self.conns.keys().copied().filter(|c| *c != conn).collect();
+        for o in others {
+            self.send_presence_of(o, Some(conn));
+        }
+    }
+
+    fn closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            info!(conn, name = %c.name, "editor disconnected");
+            let notice = PresenceNotice {
+                id: conn,
+                name: c.name,
+                uri: None,
+                cursors: vec![],
+            };
+            self.to_all(conn, "dist-space/presence", json!(notice));
+        }
+        self.schedule_flush();
+    }
+
+    fn send(&mut self, conn: ConnId, method: &'static str, v: Value) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if let Err(e) = c.out.try_send(Outgoing::Notify(method, v)) {
+            match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    warn!(conn, "outgoing queue full: closing the connection");
+                    let _ = c.out.try_send(Outgoing::Close("too slow".into()));
+                    self.stats.dropped_messages += 1;
+                }
+                mpsc::error::TrySendError::Closed(_) => {}
+            }
+        }
+    }
+
+    fn to_all(&mut self, except: ConnId, method: &'static str, v: Value) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|c| *c != except)
+            .collect();
+        for id in ids {
+            self.send(id, method, v.clone());
+        }
+    }
+
+    /// Map a URI to a workspace-relative path.
+    fn rel_path(&self, uri: &str) -> Result<String, String> {
+        let p = proto::uri_to_path(uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
+        rel_under(&self.root, &p).ok_or_else(|| format!("outside the workspace: {uri}"))
+    }
+
+    fn file_of(&self, uri: &str) -> Result<FileId, String> {
+        let rel = self.rel_path(uri)?;
+        self.ws
+            .lookup(&rel)
+            .filter(|f| self.ws.text_file(*f).is_some())
+            .ok_or_else(|| format!("unknown document: {uri}"))
+    }
+
+    fn doc_msg(&mut self, conn: ConnId, msg: DocMsg) {
+        if !self.conns.contains_key(&conn) {
+            warn!(conn, "document notification before initialize: dropped");
+            return;
+        }
+        let res = match msg {
+            DocMsg::Open(p) => self.open(conn, &p.text_document.uri, &p.text_document.text),
+            DocMsg::Change(p) => self.change(conn, &p.text_document.uri, None, p.content_changes),
+            DocMsg::RevChange(ChangeParams { uri, seen, changes }) => {
+                self.change(conn, &uri, Some(seen), changes)
+            }
+            DocMsg::Close(p) => {
+                let f = self.file_of(&p.text_document.uri);
+                if let (Ok(f), Some(c)) = (f, self.conns.get_mut(&conn)) {
+                    c.docs.remove(&f);
+                }
+                Ok(())
+            }
+            DocMsg::Save(p) => {
+                // The sidecar owns write-back: a save flushes now.
+                let _ = p;
+                self.flush();
+                Ok(())
+            }
+            DocMsg::Cursor(p) => self.cursor(conn, p),
+        };
+        if let Err(e) = res {
+            self.stats.dropped_messages += 1;
+            warn!(conn, error = %e, "document notification dropped");
+        }
+    }
+
+    fn open(&mut self, conn: ConnId, uri: &str, text: &str) -> Result<(), String> {
+        let rel = self.rel_path(uri)?;
+        let f = match self.ws.lookup(&rel) {
+            Some(f) => f,
+            None => {
+                if self.root.join(&rel).exists() {
+                    return Err(format!("not a text document: {uri}"));
+                }
+                // A new file (e.g. `:e new.rs`): created empty, the editor text is its edit.
+                self.ws
+                    .create_file(&rel, "")
+                    .map_err(|e| format!("cannot create {rel}: {e}"))?
+            }
+        };
+        let Some(tf) = self.ws.text_file(f) else {
+            return Err(format!("not a text document: {uri}"));
+        };
+        let doc_v = tf.doc.version().clone();
+        let disk_text = tf.disk_text().clone();
+        let disk_base = tf.disk_base().clone();
+        let doc_text = self.ws.text(f).unwrap_or_default();
+        let agent = self.conns[&conn].agent.clone();
+        // Reconcile: the editor's text is based on the document (same text), on the disk
+        // (it loaded the file), or it holds edits we never saw: those become its edit.
+        let (base, base_text) = if doc_text == text {
+            (doc_v, doc_text)
+        } else if disk_text == text {
+            (disk_base, disk_text)
+        } else {
+            let edits = diff_edits(&doc_text.to_string(), text);
+            info!(
+                conn,
+                uri,
+                edits = edits.len(),
+                "didOpen text differs: applied as an edit"
+            );
+            self.ws
+                .edit(f, &agent, Some(&doc_v), &edits)
+                .map_err(|e| e.to_string())?;
+            let lv = self
+                .ws
+                .text_file(f)
+                .map(|t| t.doc.oplog().len())
+                .unwrap_or(1)
+                - 1;
+            self.changed.insert(f);
+            self.schedule_flush();
+            (Frontier::single(lv), Rope::from_str(text))
+        };
+        let c = self.conns.get_mut(&conn).expect("checked");
+        c.docs
+            .insert(f, EditorDoc::new(uri.to_string(), base, base_text));
+        self.changed.insert(f);
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        conn: ConnId,
+        uri: &str,
+        seen: Option<u64>,
+        changes: Vec<ContentChange>,
+    ) -> Result<(), String> {
+        let received = Instant::now();
+        let f = self.file_of(uri)?;
+        let c = self.conns.get_mut(&conn).expect("checked");
+        let enc = c.enc;
+        let agent = c.agent.clone();
+        let ed = c
+            .docs
+            .get_mut(&f)
+            .ok_or_else(|| format!("change for a document not opened: {uri}"))?;
+        // The state the editor's change was made on.
+        let (base, base_text) = match seen {
+            None => (ed.ed_version.clone(), ed.ed_text.clone()),
+            Some(s) if s == ed.confirmed_seen => (ed.confirmed.clone(), ed.confirmed_text.clone()),
+            Some(s) => match ed.sent.iter().find(|x| x.rev == s) {
+                Some(x) => (x.after.clone(), x.text.clone()),
+                None => {
+                    let msg = format!(
+                        "change based on unknown revision {s} (confirmed {}, sent up to {})",
+                        ed.confirmed_seen,
+                        ed.next_rev - 1
+                    );
+                    self.resync(conn, f);
+                    return Err(msg);
+                }
+            },
+        };
+        // Positions -> chars against the editor's text, change by change.
+        let mut text = base_text;
+        let mut edits: Vec<TextEdit> = Vec::with_capacity(changes.len());
+        for ch in &changes {
+            match ch.range {
+                Some(r) => {
+                    let lr = r.to_lsp().map_err(|e| e.to_string())?;
+                    let cr = pos::range_to_chars(&text, lr, enc).map_err(|e| e.to_string())?;
+                    text.remove(cr.clone());
+                    text.insert(cr.start, &ch.text);
+                    edits.push(TextEdit {
+                        range: cr,
+                        text: ch.text.clone(),
+                    });
+                }
+                None => {
+                    let old = text.to_string();
+                    edits.extend(diff_edits(&old, &ch.text));
+                    text = Rope::from_str(&ch.text);
+                }
+            }
+        }
+        let ed = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.docs.get_mut(&f))
+            .expect("checked");
+        ed.ed_rev += 1;
+        self.stats.editor_changes += 1;
+        let new_v = if edits
+            .iter()
+            .all(|e| e.range.is_empty() && e.text.is_empty())
+        {
+            base
+        } else {
+            self.ws
+                .edit(f, &agent, Some(&base), &edits)
+                .map_err(|e| e.to_string())?;
+            let lv = self
+                .ws
+                .text_file(f)
+                .map(|t| t.doc.oplog().len())
+                .unwrap_or(1)
+                - 1;
+            self.changed.insert(f);
+            self.schedule_flush();
+            Frontier::single(lv)
+        };
+        let ed = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.docs.get_mut(&f))
+            .expect("checked");
+        if let Some(s) = seen {
+            ed.confirmed_seen = s;
+        }
+        ed.confirmed = new_v.clone();
+        ed.confirmed_text = text.clone();
+        ed.ed_version = new_v;
+        ed.ed_text = text;
+        // Edits sent after `seen` are dropped by the editor (they name an older editor rev).
+        ed.sent.clear();
+        if self.batch_started.is_none() {
+            self.batch_started = Some(received);
+        }
+        Ok(())
+    }
+
+    /// Replace an editor's buffer with the document's text (protocol violation recovery).
+    fn resync(&mut self, conn: ConnId, f: FileId) {
+        let Some(text) = self.ws.text(f) else { return };
+        let Some(v) = self.ws.text_file(f).map(|t| t.doc.version().clone()) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(ed) = c.docs.get_mut(&f) else { return };
+        let uri = ed.uri.clone();
+        *ed = EditorDoc::new(uri.clone(), v, text.clone());
+        self.send(
+            conn,
+            "dist-space/resync",
+            json!({"uri": uri, "text": text.to_string()}),
+        );
+    }
+
+    fn cursor(&mut self, conn: ConnId, p: CursorParams) -> Result<(), String> {
+        let f = self.file_of(&p.uri)?;
+        let c = self.conns.get_mut(&conn).expect("checked");
+        let enc = c.enc;
+        let ed = c
+            .docs
+            .get(&f)
+            .ok_or_else(|| format!("cursor in a document not opened: {}", p.uri))?;
+        let mut cs = Vec::new();
+        for cur in p.cursors.iter().take(64) {
+            let a = pos::position_to_char(
+                &ed.ed_text,
+                cur.anchor.to_lsp().map_err(|e| e.to_string())?,
+                enc,
+            )
+            .map_err(|e| e.to_string())?;
+            let h = pos::position_to_char(
+                &ed.ed_text,
+                cur.head.to_lsp().map_err(|e| e.to_string())?,
+                enc,
+            )
+            .map_err(|e| e.to_string())?;
+            cs.push((a, h));
+        }
+        c.presence = Some((f, ed.ed_version.clone(), cs));
+        let others: Vec<ConnId> = self.conns.keys().copied().filter(|o| *o != conn).collect();
+        for o in others {
+            self.send_presence_of(o, Some(conn));
+        }
+        Ok(())
+    }
+
+    /// Send `to` the presence of `of` (all others when `None`), in `to`'s coordinates.
+    fn send_presence_of(&mut self, to: ConnId, of: Option<ConnId>) {
+        let ids: Vec<ConnId> = match of {
+            Some(o) => vec![o],
+            None => self.conns.keys().copied().filter(|c| *c != to).collect(),
+        };
+        for id in ids {
+            let Some(n) = self.presence_for(to, id) else {
+                continue;
+            };
+            self.send(to, "dist-space/presence", json!(n));
+        }
+    }
+
+    fn presence_for(&self, to: ConnId, of: ConnId) -> Option<PresenceNotice> {
+        let src = self.conns.get(&of)?;
+        let dst = self.conns.get(&to)?;
+        let Some((f, v, cs)) = &src.presence else {
+            return Some(PresenceNotice {
+                id: of,
+                name: src.name.clone(),
+                uri: None,
+                cursors: vec![],
+            });
+        };
+        let ed = dst.docs.get(f);
+        let path = self.ws.path(*f)?;
+        let uri = match ed {
+            Some(ed) => ed.uri.clone(),
+            None => proto::path_to_uri(&self.root.join(path)),
+        };
+        let mut cursors = Vec::new();
+        if let Some(ed) = ed {
+            let doc = &self.ws.text_file(*f)?.doc;
+            let ops: Vec<XfOp> = if *v == ed.ed_version {
+                vec![]
+            } else {
+                doc.transform(v, &ed.ed_version).unwrap_or_default()
+            };
+            for (a, h) in cs {
+                let conv = |x: usize| {
+                    let x = engine::shift_pos(x, &ops, Bias::Right).min(ed.ed_text.len_chars());
+                    pos::char_to_position(&ed.ed_text, x, dst.enc)
+                        .ok()
+                        .map(Pos::from_lsp)
+                };
+                if let (Some(anchor), Some(head)) = (conv(*a), conv(*h)) {
+                    cursors.push(Cursor { anchor, head });
+                }
+            }
+        }
+        Some(PresenceNotice {
+            id: of,
+            name: src.name.clone(),
+            uri: Some(uri),
+            cursors,
+        })
+    }
+
+    /// Bring every revision-protocol editor of every changed document up to date.
+    fn broadcast(&mut self) {
+        let changed = std::mem::take(&mut self.changed);
+        let started = self.batch_started.take();
+        let mut sent_any = false;
+        for f in changed {
+            let Some(tf) = self.ws.text_file(f) else {
+                continue;
+            };
+            let doc_v = tf.doc.version().clone();
+            let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+            for id in ids {
+                let (enc, revision) = match self.conns.get(&id) {
+                    Some(c) => (c.enc, c.revision),
+                    None => continue,
+                };
+                if !revision {
+                    continue;
+                }
+                let Some(ed) = self.conns.get(&id).and_then(|c| c.docs.get(&f)) else {
+                    continue;
+                };
+                if ed.ed_version == doc_v {
+                    continue;
+                }
+                let tf = self.ws.text_file(f).expect("checked");
+                let ops = match tf.doc.transform(&ed.ed_version, &doc_v) {
+                    Ok(ops) => ops,
+                    Err(e) => {
+                        warn!(conn = id, error = %e, "transform failed: resync");
+                        self.resync(id, f);
+                        continue;
+                    }
+                };
+                let mut text = ed.ed_text.clone();
+                let mut edits = Vec::with_capacity(ops.len());
+                let mut ok = true;
+                for op in &ops {
+                    let (range, new_text) = match op {
+                        XfOp::Insert { pos, text } => (*pos..*pos, text.clone()),
+                        XfOp::Delete { pos, len } => (*pos..*pos + *len, String::new()),
+                    };
+                    match pos::chars_to_range(&text, range, enc) {
+                        Ok(r) => edits.push(ContentChange {
+                            range: Some(proto::Range::from_lsp(r)),
+                            text: new_text,
+                        }),
+                        Err(_) => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    op.apply(&mut text);
+                }
+                if !ok {
+                    self.resync(id, f);
+                    continue;
+                }
+                let ed = self
+                    .conns
+                    .get_mut(&id)
+                    .and_then(|c| c.docs.get_mut(&f))
+                    .expect("checked");
+                let rev = ed.next_rev;
+                ed.next_rev += 1;
+                ed.ed_version = doc_v.clone();
+                ed.ed_text = text.clone();
+                ed.sent.push_back(Sent {
+                    rev,
+                    after: doc_v.clone(),
+                    text,
+                });
+                let notice = EditNotice {
+                    uri: ed.uri.clone(),
+                    rev,
+                    editor_rev: ed.ed_rev,
+                    edits,
+                };
+                self.stats.edits_sent += 1;
+                sent_any = true;
+                self.send(id, "dist-space/edit", json!(notice));
+            }
+        }
+        if let (true, Some(t)) = (sent_any, started) {
+            let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
+            if self.stats.change_to_broadcast_us.len() < 1_000_000 {
+                self.stats.change_to_broadcast_us.push(us);
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        conn: ConnId,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, (i64, String)> {
+        const INVALID_PARAMS: i64 = -32602;
+        const NOT_FOUND: i64 = -32601;
+        match method {
+            "dist-space/info" => {
+                let participants: Vec<Value> = self
+                    .conns
+                    .iter()
+                    .map(|(id, c)| {
+                        let doc = c
+                            .presence
+                            .as_ref()
+                            .and_then(|(f, _, _)| self.ws.path(*f))
+                            .map(str::to_string);
+                        json!({"id": id, "name": c.name, "agent": c.agent, "file": doc,
+                               "documents": c.docs.len()})
+                    })
+                    .collect();
+                Ok(json!({
+                    "root": self.root, "socket": self.socket, "pid": std::process::id(),
+                    "me": conn, "participants": participants,
+                    "files": self.ws.len(),
+                }))
+            }
+            "dist-space/text" => {
+                let uri = params
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .ok_or((INVALID_PARAMS, "missing uri".to_string()))?;
+                let f = self.file_of(uri).map_err(|e| (INVALID_PARAMS, e))?;
+                let text = self.ws.text(f).unwrap_or_default();
+                let tf = self.ws.text_file(f).expect("text file");
+                let v = tf.doc.remote_version(tf.doc.version());
+                Ok(json!({"text": text.to_string(), "version": v, "dirty": tf.is_dirty()}))
+            }
+            "dist-space/save" => {
+                self.flush();
+                Ok(json!({"ok": true}))
+            }
+            "dist-space/stats" => {
+                let mut v = self.stats.change_to_broadcast_us.clone();
+                v.sort_unstable();
+                let pct = |p: f64| -> u32 {
+                    if v.is_empty() {
+                        0
+                    } else {
+                        v[((v.len() - 1) as f64 * p).round() as usize]
+                    }
+                };
+                let reset = params
+                    .get("reset")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let out = json!({
+                    "editorChanges": self.stats.editor_changes,
+                    "editsSent": self.stats.edits_sent,
+                    "dropped": self.stats.dropped_messages,
+                    "broadcasts": v.len(),
+                    "changeToBroadcastP50Us": pct(0.5),
+                    "changeToBroadcastP99Us": pct(0.99),
+                });
+                if reset {
+                    self.stats = Stats::default();
+                }
+                Ok(out)
+            }
+            _ => rpc_err(NOT_FOUND, format!("unknown method {method}")),
+        }
+    }
+}
+
+/// `p` relative to `root` as a `/` path, resolving symlinks of the parent when needed.
+fn rel_under(root: &Path, p: &Path) -> Option<String> {
+    let try_rel = |p: &Path| -> Option<String> {
+        let r = p.strip_prefix(root).ok()?;
+        let s = r.to_str()?;
+        if s.is_empty()
+            || r.components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return None;
+        }
+        if r.components().next()?.as_os_str() == proto_state_dir() {
+            return None;
+        }
+        Some(s.to_string())
+    };
+    if let Some(r) = try_rel(p) {
+        return Some(r);
+    }
+    let parent = std::fs::canonicalize(p.parent()?).ok()?;
+    try_rel(&parent.join(p.file_name()?))
+}
+
+fn proto_state_dir() -> &'static str {
+    crate::paths::STATE_DIR
+}
+
+/// Shared handle for starting the writer thread.
+pub type EventTx = mpsc::UnboundedSender<Event>;
+
+/// Load the workspace and run the writer on its own thread (with a current-thread runtime),
+/// so document work never competes with socket IO for the async executor.
+pub fn spawn_writer(
+    root: &Path,
+    socket: PathBuf,
+    rx: mpsc::UnboundedReceiver<Event>,
+) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<()>)> {
+    let mut noop = |_p: vfs::load::Progress| {};
+    let ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    info!(files = ws.len(), "workspace loaded");
+    let writer = Writer::new(ws, socket);
+    let h = std::thread::Builder::new()
+        .name("dist-space-writer".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime");
+            rt.block_on(writer.run(rx));
+        })?;
+    Ok((h, Arc::new(())))
+}
