@@ -64,7 +64,7 @@ fn second_serve_reports_running_one_and_stale_lock_recovers() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.txt"), "x").unwrap();
     let mut d = Daemon::start(dir.path());
-    let out = std::process::Command::new(BIN)
+    let out = std::process::Command::new(bin())
         .arg("serve")
         .arg(dir.path())
         .env("XDG_RUNTIME_DIR", d.runtime.path())

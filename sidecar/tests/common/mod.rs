@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_dist-space");
+pub const BUILT_BIN: &str = env!("CARGO_BIN_EXE_dist-space");
+
+/// The binary under test: `DIST_SPACE_BIN` (e.g. a release build) or the one cargo built.
+pub fn bin() -> String {
+    std::env::var("DIST_SPACE_BIN").unwrap_or_else(|_| BUILT_BIN.to_string())
+}
 
 pub struct Daemon {
     pub root: PathBuf,
@@ -34,7 +39,7 @@ impl Daemon {
 
     pub fn start_in(root: &Path, runtime: tempfile::TempDir) -> Daemon {
         let root = std::fs::canonicalize(root).unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(bin())
             .arg("serve")
             .arg(&root)
             .env("XDG_RUNTIME_DIR", runtime.path())
@@ -411,7 +416,7 @@ pub fn spawn_nvim(nvim: &Path, daemon: &Daemon, script: &Path, env: &[(&str, Str
         .arg(script)
         .current_dir(&daemon.root)
         .env("XDG_RUNTIME_DIR", daemon.runtime.path())
-        .env("DS_BIN", BIN)
+        .env("DS_BIN", bin())
         .env("DS_PLUGIN", plugin_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())

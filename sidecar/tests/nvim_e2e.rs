@@ -1,0 +1,252 @@
+//! Real Neovim (headless, with the plugin from editors/nvim) against a real daemon.
+//! Skips loudly when `nvim` is missing, fails instead when CI=true (see common::nvim).
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn marker_spans(s: &str) -> Vec<std::ops::Range<usize>> {
+    // <Name:123> in chars
+    let cs: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cs.len() {
+        if cs[i] == '<' {
+            let mut j = i + 1;
+            while j < cs.len() && cs[j].is_ascii_alphanumeric() {
+                j += 1;
+            }
+            if j > i + 1 && j < cs.len() && cs[j] == ':' {
+                let mut k = j + 1;
+                while k < cs.len() && cs[k].is_ascii_digit() {
+                    k += 1;
+                }
+                if k > j + 1 && k < cs.len() && cs[k] == '>' {
+                    out.push(i..k + 1);
+                    i = k + 1;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The scripted agent: same kinds of edits as the Neovim scripts, in chars.
+fn agent_run(mut ag: RevAgent, seed: u64, n: usize, go: &Path) -> (RevAgent, Vec<String>) {
+    wait_for("go", Duration::from_secs(60), || go.exists().then_some(()));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let pool = ["a", "b", "é", "😀", "\n", "xy", "ü\n", " ", "日本"];
+    let mut mine = Vec::new();
+    for i in 1..=n {
+        ag.pump(Duration::ZERO);
+        let s = ag.text.to_string();
+        let spans = marker_spans(&s);
+        let len = ag.text.len_chars();
+        let r = rng.f64();
+        if r < 0.3 && len > 0 {
+            for _ in 0..5 {
+                let a = rng.usize(..len);
+                let e = (a + rng.usize(1..=4)).min(len);
+                if spans.iter().all(|sp| e <= sp.start || a >= sp.end) {
+                    ag.edit(a..e, "");
+                    break;
+                }
+            }
+        } else {
+            let mut p = if r < 0.45 { 0 } else { rng.usize(..=len) };
+            if let Some(sp) = spans.iter().find(|sp| p > sp.start && p < sp.end) {
+                p = sp.start;
+            }
+            let ins = if r > 0.8 {
+                let m = format!("<G:{i}>");
+                mine.push(m.clone());
+                m
+            } else {
+                pool[rng.usize(..pool.len())].to_string()
+            };
+            ag.edit(p..p, &ins);
+        }
+        std::thread::sleep(Duration::from_micros(rng.u64(0..2000)));
+    }
+    (ag, mine)
+}
+
+#[test]
+fn two_neovims_and_an_agent_converge() {
+    let Some(nvim) = nvim() else { return };
+    let seed: u64 = std::env::var("DS_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261121);
+    let n: usize = std::env::var("DS_FUZZ_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    eprintln!("fuzz seed {seed}, {n} edits per party (DS_FUZZ_SEED / DS_FUZZ_N to change)");
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".dist-space")).unwrap();
+    std::fs::write(ws.join("f.txt"), "hello world\nsecond line\n").unwrap();
+    let mut d = Daemon::start(&ws);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let go = out.join("go");
+    let stop = out.join("stop");
+    let file = d.root.join("f.txt");
+    let mut kids = Vec::new();
+    for (k, name) in ["Alice", "Bob"].iter().enumerate() {
+        let env = [
+            ("DS_FILE", file.display().to_string()),
+            ("DS_NAME", name.to_string()),
+            ("DS_SEED", (seed + 1 + k as u64).to_string()),
+            ("DS_N", n.to_string()),
+            ("DS_OUT", out.join(name).display().to_string()),
+            ("DS_GO", go.display().to_string()),
+            ("DS_STOP", stop.display().to_string()),
+        ];
+        kids.push(spawn_nvim(&nvim, &d, &script("fuzz.lua"), &env));
+    }
+    for name in ["Alice", "Bob"] {
+        let p = out.join(format!("{name}.ready"));
+        wait_for("nvim attached", Duration::from_secs(30), || {
+            p.exists().then_some(())
+        });
+    }
+    let ag = RevAgent::new(&d, "G", "f.txt");
+    let go2 = go.clone();
+    let agent = std::thread::spawn(move || agent_run(ag, seed, n, &go2));
+    std::fs::write(&go, "").unwrap();
+    let t_go = Instant::now();
+    for name in ["Alice", "Bob"] {
+        let p = out.join(format!("{name}.done"));
+        wait_for("nvim done", Duration::from_secs(120), || {
+            p.exists().then_some(())
+        });
+    }
+    let (mut ag, agent_markers) = agent.join().unwrap();
+    let t_done = Instant::now();
+    eprintln!("edits took {:?}", t_done - t_go);
+    let mut checker = d.connect();
+    checker.initialize("checker", false, &[]);
+    let uri = d.uri("f.txt");
+    let mut last = (String::new(), String::new(), String::new(), String::new());
+    let converged = (|| {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            ag.pump(Duration::from_millis(5));
+            let a = std::fs::read_to_string(out.join("Alice")).unwrap_or_default();
+            let b = std::fs::read_to_string(out.join("Bob")).unwrap_or_default();
+            let s = checker.text(&uri);
+            let g = ag.text.to_string();
+            if a == s && b == s && g == s {
+                return Some(t0.elapsed());
+            }
+            if std::env::var("DS_FUZZ_TRACE").is_ok() {
+                eprintln!(
+                    "{:?}: A {} B {} G {} (len {})",
+                    t0.elapsed(),
+                    a == s,
+                    b == s,
+                    g == s,
+                    s.len()
+                );
+            }
+            last = (a, b, g, s);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    })();
+    let Some(conv) = converged else {
+        let (a, b, g, s) = &last;
+        panic!(
+            "no convergence (seed {seed}).\n--- Alice ({})\n{a}\n--- Bob ({})\n{b}\n--- agent ({})\n{g}\n--- daemon ({})\n{s}",
+            a.len(),
+            b.len(),
+            g.len(),
+            s.len()
+        );
+    };
+    eprintln!("converged {conv:?} after the last edit (includes the 20 ms polling of the buffers)");
+    let text = checker.text(&uri);
+    // Disk: flushed within the debounce window.
+    wait_for("disk equals document", Duration::from_secs(10), || {
+        (std::fs::read_to_string(&file).ok()? == text).then_some(())
+    });
+    // Every marker exactly once (deletes never touch a marker they can see, and a concurrent
+    // delete cannot cover text it has not seen).
+    let mut all = agent_markers;
+    for name in ["Alice", "Bob"] {
+        let m = std::fs::read_to_string(out.join(format!("{name}.markers"))).unwrap();
+        all.extend(m.lines().filter(|l| !l.is_empty()).map(str::to_string));
+    }
+    assert!(all.len() > 3 * n / 10, "markers: {}", all.len());
+    for m in &all {
+        assert_eq!(
+            text.matches(m.as_str()).count(),
+            1,
+            "marker {m} (seed {seed})"
+        );
+    }
+    std::fs::write(&stop, "").unwrap();
+    for mut k in kids {
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = k.try_wait().unwrap() {
+                assert!(st.success(), "nvim failed: {st}");
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = k.kill();
+                panic!("nvim did not quit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let final_a = std::fs::read_to_string(out.join("Alice")).unwrap();
+    assert_eq!(final_a, text);
+    eprintln!(
+        "final text {} chars; agent applied {} remote edits, dropped {} stale ones",
+        text.chars().count(),
+        ag.applied,
+        ag.dropped
+    );
+    d.stop();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+#[test]
+fn presence_shows_the_other_cursor() {
+    let Some(nvim) = nvim() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".dist-space")).unwrap();
+    std::fs::write(ws.join("p.txt"), "line zero\nline one\nline two 😀 end\n").unwrap();
+    let d = Daemon::start(&ws);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = d.root.join("p.txt");
+    let env = |role: &str| {
+        [
+            ("DS_FILE", file.display().to_string()),
+            ("DS_ROLE", role.to_string()),
+            ("DS_OUT", out.display().to_string()),
+        ]
+    };
+    let mut a = spawn_nvim(&nvim, &d, &script("presence.lua"), &env("A"));
+    let mut b = spawn_nvim(&nvim, &d, &script("presence.lua"), &env("B"));
+    let res = out.join("A.result");
+    wait_for("A's result", Duration::from_secs(40), || {
+        res.exists().then_some(())
+    });
+    let r = std::fs::read_to_string(&res).unwrap();
+    // B put its cursor on row 2, byte column 14 (after "line two 😀 "; the emoji is 4 bytes).
+    assert_eq!(r.trim(), "Bob 2 14", "extmark seen by A: {r}");
+    for k in [&mut a, &mut b] {
+        let st = k.wait().unwrap();
+        assert!(st.success());
+    }
+}
