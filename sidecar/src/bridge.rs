@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use std::io::{Read, Write};
 use tokio::net::UnixStream;
 
 use crate::paths;
@@ -74,27 +74,35 @@ pub fn run(args: LspArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let stream = connect_or_start(&root, !args.no_start).await?;
-        let (mut sr, mut sw) = stream.into_split();
-        let mut stdin = tokio::io::stdin();
-        let mut stdout = tokio::io::stdout();
-        let up = async {
-            let _ = tokio::io::copy(&mut stdin, &mut sw).await;
-            let _ = sw.shutdown().await;
-        };
-        let down = async {
-            let _ = tokio::io::copy(&mut sr, &mut stdout).await;
-            let _ = stdout.flush().await;
-        };
-        // The daemon closes its side after `exit` or when the editor's side is gone; the
-        // bridge ends when the daemon side ends (it may still be sending replies).
-        tokio::select! {
-            _ = down => {}
-            _ = async { up.await; std::future::pending::<()>().await } => {}
-        }
-        Ok::<(), String>(())
-    })?;
+    let stream = rt.block_on(connect_or_start(&root, !args.no_start))?;
+    let stream = stream.into_std().map_err(|e| e.to_string())?;
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    drop(rt);
+    // Two plain blocking copies (lowest latency: no executor hop per message). The bridge ends
+    // when the daemon side ends; when the editor side ends, the socket is shut down for
+    // writing so the daemon sees the disconnect, and we wait for it to close its side.
+    let mut up_sock = stream.try_clone().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let _ = std::io::copy(&mut stdin, &mut up_sock);
+        let _ = up_sock.shutdown(std::net::Shutdown::Write);
+    });
+    let mut down_sock = stream;
+    let mut stdout = std::io::stdout().lock();
+    let _ = copy_flush(&mut down_sock, &mut stdout);
     // stdin reads on a blocking thread; do not wait for it.
     std::process::exit(0);
+}
+
+/// Copy until EOF, flushing after every read (stdout is line-buffered otherwise).
+fn copy_flush(r: &mut impl Read, w: &mut impl Write) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return w.flush();
+        }
+        w.write_all(&buf[..n])?;
+        w.flush()?;
+    }
 }

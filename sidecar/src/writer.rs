@@ -36,8 +36,11 @@ use crate::proto::{
 
 pub type ConnId = u64;
 
-/// How long after the first unsaved change the documents are written to disk.
-pub const FLUSH_DELAY: Duration = Duration::from_millis(50);
+/// Write-back debounce: documents are written once no change came for `FLUSH_QUIET`, and at
+/// the latest `FLUSH_MAX` after the first unsaved change (a write costs an fsync on the writer
+/// thread, so it should not run between every two keystrokes).
+pub const FLUSH_QUIET: Duration = Duration::from_millis(150);
+pub const FLUSH_MAX: Duration = Duration::from_millis(1000);
 /// At most this many queued events are handled before editors are updated.
 const MAX_BATCH: usize = 4096;
 
@@ -148,6 +151,8 @@ pub struct Writer {
     conns: HashMap<ConnId, Conn>,
     changed: BTreeSet<FileId>,
     flush_at: Option<Instant>,
+    /// When the oldest unwritten change happened.
+    dirty_since: Option<Instant>,
     /// Makes agent names unique across daemon runs: names are never reused.
     run_id: String,
     stats: Stats,
@@ -176,6 +181,7 @@ impl Writer {
             conns: HashMap::new(),
             changed: BTreeSet::new(),
             flush_at: None,
+            dirty_since: None,
             run_id,
             stats: Stats::default(),
             batch_started: None,
@@ -253,13 +259,17 @@ impl Writer {
     }
 
     fn schedule_flush(&mut self) {
-        if self.flush_at.is_none() && self.ws.dirty_files().next().is_some() {
-            self.flush_at = Some(Instant::now() + FLUSH_DELAY);
+        if self.ws.dirty_files().next().is_none() {
+            return;
         }
+        let now = Instant::now();
+        let since = *self.dirty_since.get_or_insert(now);
+        self.flush_at = Some((now + FLUSH_QUIET).min(since + FLUSH_MAX));
     }
 
     fn flush(&mut self) {
         self.flush_at = None;
+        self.dirty_since = None;
         let rep = self.ws.flush();
         for (p, e) in &rep.failed {
             warn!(path = %p, error = %e, "write-back failed (will retry)");

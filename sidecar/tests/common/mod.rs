@@ -217,7 +217,7 @@ impl Client {
     pub fn wait_response(&mut self, id: i64) -> Value {
         let t0 = Instant::now();
         loop {
-            match self.rx.recv_timeout(Duration::from_secs(30)) {
+            match self.rx.recv_timeout(Duration::from_secs(180)) {
                 Ok(v) => {
                     if v.get("id").and_then(Value::as_i64) == Some(id) && v.get("method").is_none()
                     {
