@@ -123,6 +123,9 @@ impl EditorDoc {
     }
 }
 
+/// Where a participant's cursors are: document, the version they refer to, (anchor, head) chars.
+type Presence = (FileId, Frontier, Vec<(usize, usize)>);
+
 struct Conn {
     name: String,
     agent: String,
@@ -131,7 +134,7 @@ struct Conn {
     out: mpsc::Sender<Outgoing>,
     docs: HashMap<FileId, EditorDoc>,
     /// Last reported cursors: document, version they refer to, char positions (anchor, head).
-    presence: Option<(FileId, Frontier, Vec<(usize, usize)>)>,
+    presence: Option<Presence>,
 }
 
 /// Counters for benchmarks and `dist-space/info`.
@@ -317,7 +320,7 @@ impl Writer {
                 uri: None,
                 cursors: vec![],
             };
-            self.to_all(conn, "dist-space/presence", json!(notice));
+            self.send_all(conn, "dist-space/presence", json!(notice));
         }
         self.schedule_flush();
     }
@@ -338,7 +341,7 @@ impl Writer {
         }
     }
 
-    fn to_all(&mut self, except: ConnId, method: &'static str, v: Value) {
+    fn send_all(&mut self, except: ConnId, method: &'static str, v: Value) {
         let ids: Vec<ConnId> = self
             .conns
             .keys()

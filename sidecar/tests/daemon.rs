@@ -242,7 +242,7 @@ fn revision_protocol_agents_converge() {
         a.pump(Duration::from_millis(5));
         b.pump(Duration::from_millis(5));
         let t = c.text(&uri);
-        (a.text.to_string() == t && b.text.to_string() == t).then_some(())
+        (a.text == t.as_str() && b.text == t.as_str()).then_some(())
     });
     let t = a.text.to_string();
     assert_eq!(t.matches('A').count(), 30);

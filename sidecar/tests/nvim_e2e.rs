@@ -250,3 +250,65 @@ fn presence_shows_the_other_cursor() {
         assert!(st.success());
     }
 }
+
+/// The daemon dies (kill -9); the plugin reconnects (its `dist-space lsp` starts a new daemon)
+/// and re-sends the buffer: the text typed before, during and after the outage all reaches
+/// the new daemon and the disk.
+#[test]
+fn plugin_reconnects_after_daemon_crash() {
+    let Some(nvim) = nvim() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".dist-space")).unwrap();
+    std::fs::write(ws.join("r.txt"), "text\n").unwrap();
+    let mut d = Daemon::start(&ws);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = d.root.join("r.txt");
+    let env = [
+        ("DS_FILE", file.display().to_string()),
+        ("DS_OUT", out.display().to_string()),
+    ];
+    let mut nv = spawn_nvim(&nvim, &d, &script("reconnect.lua"), &env);
+    wait_for("typed", Duration::from_secs(30), || {
+        out.join("typed").exists().then_some(())
+    });
+    wait_for("first edit on disk", Duration::from_secs(10), || {
+        (std::fs::read_to_string(&file).ok()? == "before text\n").then_some(())
+    });
+    let old = d.pid();
+    d.kill9();
+    std::fs::write(out.join("killed"), "").unwrap();
+    wait_for("reattached", Duration::from_secs(40), || {
+        out.join("result").exists().then_some(())
+    });
+    // The new daemon was started detached by the plugin's `dist-space lsp`.
+    let info = wait_for("new daemon", Duration::from_secs(10), || read_info(&d.root));
+    let pid = info["pid"].as_u64().unwrap() as i32;
+    struct TermOnDrop(i32);
+    impl Drop for TermOnDrop {
+        fn drop(&mut self) {
+            unsafe {
+                libc::kill(self.0, libc::SIGTERM);
+            }
+        }
+    }
+    let _guard = TermOnDrop(pid);
+    assert_ne!(pid as u32, old);
+    {
+        let mut c = Client::connect(std::path::Path::new(info["socket"].as_str().unwrap()));
+        c.initialize("checker", false, &[]);
+        let uri = d.uri("r.txt");
+        wait_for(
+            "all text in the new daemon",
+            Duration::from_secs(10),
+            || (c.text(&uri) == "after offline before text\n").then_some(()),
+        );
+        wait_for("all text on disk", Duration::from_secs(10), || {
+            (std::fs::read_to_string(&file).ok()? == "after offline before text\n").then_some(())
+        });
+    }
+    std::fs::write(out.join("stop"), "").unwrap();
+    let st = nv.wait().unwrap();
+    assert!(st.success());
+}
