@@ -367,6 +367,19 @@ impl Writer {
             .ok_or_else(|| format!("unknown document: {uri}"))
     }
 
+    /// The document a connection opened under `uri`: found by identity, so it keeps working
+    /// after the file is renamed on disk; else by path.
+    fn conn_file(&self, conn: ConnId, uri: &str) -> Result<FileId, String> {
+        if let Some(c) = self.conns.get(&conn) {
+            if let Some((f, _)) = c.docs.iter().find(|(_, ed)| ed.uri == uri) {
+                if self.ws.text_file(*f).is_some() {
+                    return Ok(*f);
+                }
+            }
+        }
+        self.file_of(uri)
+    }
+
     fn doc_msg(&mut self, conn: ConnId, msg: DocMsg) {
         if !self.conns.contains_key(&conn) {
             warn!(conn, "document notification before initialize: dropped");
@@ -379,7 +392,7 @@ impl Writer {
                 self.change(conn, &uri, Some(seen), changes)
             }
             DocMsg::Close(p) => {
-                let f = self.file_of(&p.text_document.uri);
+                let f = self.conn_file(conn, &p.text_document.uri);
                 if let (Ok(f), Some(c)) = (f, self.conns.get_mut(&conn)) {
                     c.docs.remove(&f);
                 }
@@ -422,21 +435,36 @@ impl Writer {
         let doc_text = self.ws.text(f).unwrap_or_default();
         let agent = self.conns[&conn].agent.clone();
         // Reconcile: the editor's text is based on the document (same text), on the disk
-        // (it loaded the file), or it holds edits we never saw: those become its edit.
+        // (it loaded the file), or it holds edits we never saw. Those become its edit, made
+        // at whichever of the two bases explains the text with the smaller diff: the disk for
+        // a file loaded and edited before attaching (edits others made meanwhile are kept),
+        // the document for an editor that reconnects (text it already had is not doubled).
         let (base, base_text) = if doc_text == text {
             (doc_v, doc_text)
         } else if disk_text == text {
             (disk_base, disk_text)
         } else {
-            let edits = diff_edits(&doc_text.to_string(), text);
+            let from_doc = diff_edits(&doc_text.to_string(), text);
+            let from_disk = diff_edits(&disk_text.to_string(), text);
+            let cost = |es: &[TextEdit]| -> usize {
+                es.iter()
+                    .map(|e| e.range.len() + e.text.chars().count())
+                    .sum()
+            };
+            let (base, edits, which) = if cost(&from_disk) < cost(&from_doc) {
+                (disk_base, from_disk, "disk")
+            } else {
+                (doc_v, from_doc, "document")
+            };
             info!(
                 conn,
                 uri,
                 edits = edits.len(),
+                base = which,
                 "didOpen text differs: applied as an edit"
             );
             self.ws
-                .edit(f, &agent, Some(&doc_v), &edits)
+                .edit(f, &agent, Some(&base), &edits)
                 .map_err(|e| e.to_string())?;
             let lv = self
                 .ws
@@ -463,7 +491,7 @@ impl Writer {
         changes: Vec<ContentChange>,
     ) -> Result<(), String> {
         let received = Instant::now();
-        let f = self.file_of(uri)?;
+        let f = self.conn_file(conn, uri)?;
         let c = self.conns.get_mut(&conn).expect("checked");
         let enc = c.enc;
         let agent = c.agent.clone();
@@ -576,7 +604,7 @@ impl Writer {
     }
 
     fn cursor(&mut self, conn: ConnId, p: CursorParams) -> Result<(), String> {
-        let f = self.file_of(&p.uri)?;
+        let f = self.conn_file(conn, &p.uri)?;
         let c = self.conns.get_mut(&conn).expect("checked");
         let enc = c.enc;
         let ed = c
@@ -791,7 +819,7 @@ impl Writer {
                     .get("uri")
                     .and_then(Value::as_str)
                     .ok_or((INVALID_PARAMS, "missing uri".to_string()))?;
-                let f = self.file_of(uri).map_err(|e| (INVALID_PARAMS, e))?;
+                let f = self.conn_file(conn, uri).map_err(|e| (INVALID_PARAMS, e))?;
                 let text = self.ws.text(f).unwrap_or_default();
                 let tf = self.ws.text_file(f).expect("text file");
                 let v = tf.doc.remote_version(tf.doc.version());

@@ -248,3 +248,39 @@ fn revision_protocol_agents_converge() {
     assert_eq!(t.matches('A').count(), 30);
     assert_eq!(t.matches('B').count(), 30);
 }
+
+/// didOpen with text that differs from the document is reconciled as an edit: an editor that
+/// loaded the file from disk and changed it keeps its change, and so does everyone else.
+#[test]
+fn did_open_with_different_text_is_an_edit_not_an_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("o.txt"), "one\ntwo\nthree\n").unwrap();
+    let mut d = Daemon::start(dir.path());
+    let uri = d.uri("o.txt");
+    let mut a = d.connect();
+    a.initialize("A", false, &["utf-32"]);
+    a.did_open(&uri, "one\ntwo\nthree\n");
+    a.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 1}, "contentChanges": [{"range":
+            {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "A:"}]}),
+    );
+    assert_eq!(a.text(&uri), "A:one\ntwo\nthree\n");
+    // B loaded the file before A's edit reached the disk and added a line.
+    let mut b = d.connect();
+    b.initialize("B", false, &["utf-32"]);
+    b.did_open(&uri, "one\ntwo\nthree\nfour (B)\n");
+    assert_eq!(b.text(&uri), "A:one\ntwo\nthree\nfour (B)\n");
+    // B keeps typing at its own version.
+    b.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 1}, "contentChanges": [{"range":
+            {"start": {"line": 1, "character": 3}, "end": {"line": 1, "character": 3}}, "text": "!"}]}),
+    );
+    assert_eq!(b.text(&uri), "A:one\ntwo!\nthree\nfour (B)\n");
+    d.stop();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("o.txt")).unwrap(),
+        "A:one\ntwo!\nthree\nfour (B)\n"
+    );
+}
