@@ -121,6 +121,15 @@ impl Service<Request> for Ordered {
                 .unwrap_or("editor")
                 .to_string();
             let encoding = negotiate_encoding(&offered);
+            let caps = params.pointer("/capabilities/workspace");
+            let apply_edit = caps
+                .and_then(|w| w.get("applyEdit"))
+                .and_then(Value::as_bool)
+                == Some(true)
+                && caps
+                    .and_then(|w| w.pointer("/workspaceEdit/documentChanges"))
+                    .and_then(Value::as_bool)
+                    == Some(true);
             if let Ok(mut n) = self.neg.lock() {
                 *n = Negotiated { encoding, revision };
             }
@@ -132,6 +141,7 @@ impl Service<Request> for Ordered {
                         name,
                         encoding,
                         revision_protocol: revision,
+                        apply_edit,
                         out,
                     },
                 });
@@ -198,9 +208,47 @@ server_notification!(EditN, "dist-space/edit");
 server_notification!(PresenceN, "dist-space/presence");
 server_notification!(ResyncN, "dist-space/resync");
 
-async fn forward(client: Client, mut rx: mpsc::Receiver<Outgoing>, kill: oneshot::Sender<String>) {
+async fn forward(
+    client: Client,
+    mut rx: mpsc::Receiver<Outgoing>,
+    kill: oneshot::Sender<String>,
+    conn: ConnId,
+    tx: EventTx,
+) {
     while let Some(m) = rx.recv().await {
         match m {
+            Outgoing::ApplyEdit {
+                token,
+                uri,
+                version,
+                change,
+            } => {
+                let edit = json!({"documentChanges": [{
+                    "textDocument": {"uri": uri, "version": version},
+                    "edits": [{"range": change.range, "newText": change.text}],
+                }]});
+                let client = client.clone();
+                let tx = tx.clone();
+                // Awaited on its own task: later notifications must not wait for the answer.
+                tokio::spawn(async move {
+                    let applied = match serde_json::from_value(edit) {
+                        Ok(edit) => client
+                            .apply_edit(edit)
+                            .await
+                            .map(|r| r.applied)
+                            .unwrap_or(false),
+                        Err(e) => {
+                            warn!(error = %e, "bad workspace edit");
+                            false
+                        }
+                    };
+                    let _ = tx.send(Event::ApplyResult {
+                        conn,
+                        token,
+                        applied,
+                    });
+                });
+            }
             Outgoing::Notify(method, v) => match method {
                 "dist-space/edit" => client.send_notification::<EditN>(v).await,
                 "dist-space/presence" => client.send_notification::<PresenceN>(v).await,
@@ -297,7 +345,7 @@ pub async fn serve_conn(stream: UnixStream, conn: ConnId, tx: EventTx) {
         neg,
         hello: Some((format!("editor-{conn}"), out_tx)),
     };
-    let fwd = client_slot.map(|c| tokio::spawn(forward(c, out_rx, kill_tx)));
+    let fwd = client_slot.map(|c| tokio::spawn(forward(c, out_rx, kill_tx, conn, tx.clone())));
     let server = Server::new(lsp_r, wr, socket).serve(ordered);
     // The guard owns the write end of the pipe: when the peer hangs up (or sends an oversized
     // frame) the server still reads every complete message forwarded so far, then ends.

@@ -15,6 +15,12 @@
 //!   edit. The editor applies it only if `editorRev` equals the number of change messages it
 //!   has sent; otherwise it drops it, and the sidecar, on receiving the editor's newer change,
 //!   recomputes everything the editor lacks and sends it again (transformed by the engine).
+//! * Plain LSP clients (no revision protocol) that support versioned `workspace/applyEdit`
+//!   get remote edits as one `TextDocumentEdit` naming the document version the sidecar last
+//!   saw from them: a client that has moved on rejects it (`applied: false`) and it is sent
+//!   again, transformed, after the client's change arrives. One apply is in flight per
+//!   document; its `didChange` echo is recognised by content (the change, or the resulting
+//!   text, equals what was sent) and is not applied again.
 //! * `dist-space/resync {uri, text}`: the sidecar could not place an editor message (protocol
 //!   violation); the editor replaces its buffer with `text` and continues from revision 0.
 
@@ -71,6 +77,9 @@ impl Range {
 #[derive(Clone, Debug, Deserialize)]
 pub struct TextDocumentId {
     pub uri: String,
+    /// The client's document version (didChange).
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -79,9 +88,11 @@ pub struct TextDocumentItem {
     pub uri: String,
     #[serde(default)]
     pub text: String,
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ContentChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]

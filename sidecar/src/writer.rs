@@ -42,12 +42,20 @@ pub type ConnId = u64;
 pub const FLUSH_QUIET: Duration = Duration::from_millis(150);
 pub const FLUSH_MAX: Duration = Duration::from_millis(1000);
 /// At most this many queued events are handled before editors are updated.
-const MAX_BATCH: usize = 4096;
+const MAX_BATCH: usize = 256;
 
 /// A message for one connection's client.
 #[derive(Debug)]
 pub enum Outgoing {
     Notify(&'static str, Value),
+    /// `workspace/applyEdit` with one versioned document edit; the result comes back as
+    /// `Event::ApplyResult { token }`.
+    ApplyEdit {
+        token: u64,
+        uri: String,
+        version: Option<i64>,
+        change: ContentChange,
+    },
     /// Close the connection (too slow, protocol violation...).
     Close(String),
 }
@@ -58,6 +66,8 @@ pub struct Hello {
     pub name: String,
     pub encoding: PositionEncoding,
     pub revision_protocol: bool,
+    /// The client accepts versioned `workspace/applyEdit` (used when not `revision_protocol`).
+    pub apply_edit: bool,
     pub out: mpsc::Sender<Outgoing>,
 }
 
@@ -83,6 +93,12 @@ pub enum Event {
     Closed {
         conn: ConnId,
     },
+    /// Answer to an `Outgoing::ApplyEdit` (`false` also for errors).
+    ApplyResult {
+        conn: ConnId,
+        token: u64,
+        applied: bool,
+    },
     Disk(vfs::disk::WatchBatch),
     /// Clean shutdown: flush, then answer.
     Shutdown(oneshot::Sender<()>),
@@ -92,6 +108,16 @@ struct Sent {
     rev: u64,
     after: Frontier,
     text: Rope,
+}
+
+/// A `workspace/applyEdit` in flight to a plain LSP client.
+struct PendingApply {
+    token: u64,
+    change: ContentChange,
+    after: Frontier,
+    text: Rope,
+    echoed: bool,
+    answered: bool,
 }
 
 /// One editor's view of one document.
@@ -105,6 +131,9 @@ struct EditorDoc {
     sent: VecDeque<Sent>,
     next_rev: u64,
     ed_rev: u64,
+    /// Plain clients: the last document version they reported, and the apply in flight.
+    lsp_version: Option<i64>,
+    pending_apply: Option<PendingApply>,
 }
 
 impl EditorDoc {
@@ -119,6 +148,8 @@ impl EditorDoc {
             sent: VecDeque::new(),
             next_rev: 1,
             ed_rev: 0,
+            lsp_version: None,
+            pending_apply: None,
         }
     }
 }
@@ -131,6 +162,7 @@ struct Conn {
     agent: String,
     enc: PositionEncoding,
     revision: bool,
+    apply_edit: bool,
     out: mpsc::Sender<Outgoing>,
     docs: HashMap<FileId, EditorDoc>,
     /// Last reported cursors: document, version they refer to, char positions (anchor, head).
@@ -160,6 +192,7 @@ pub struct Writer {
     run_id: String,
     stats: Stats,
     batch_started: Option<Instant>,
+    next_token: u64,
 }
 
 fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
@@ -188,6 +221,7 @@ impl Writer {
             run_id,
             stats: Stats::default(),
             batch_started: None,
+            next_token: 1,
         }
     }
 
@@ -238,6 +272,11 @@ impl Writer {
                 let _ = reply.send(r);
             }
             Event::Closed { conn } => self.closed(conn),
+            Event::ApplyResult {
+                conn,
+                token,
+                applied,
+            } => self.apply_result(conn, token, applied),
             Event::Disk(batch) => {
                 let rep = self.ws.apply_disk_batch(&batch);
                 if rep != vfs::DiskReport::default() {
@@ -299,6 +338,7 @@ impl Writer {
                 agent,
                 enc: h.encoding,
                 revision: h.revision_protocol,
+                apply_edit: h.apply_edit,
                 out: h.out,
                 docs: HashMap::new(),
                 presence: None,
@@ -380,14 +420,33 @@ impl Writer {
         self.file_of(uri)
     }
 
+    /// Remember the document version a plain client reported (for versioned applyEdit).
+    fn note_lsp_version(&mut self, conn: ConnId, uri: &str, v: Option<i64>) {
+        let Ok(f) = self.conn_file(conn, uri) else {
+            return;
+        };
+        if let Some(ed) = self.conns.get_mut(&conn).and_then(|c| c.docs.get_mut(&f)) {
+            ed.lsp_version = v.or(ed.lsp_version);
+        }
+    }
+
     fn doc_msg(&mut self, conn: ConnId, msg: DocMsg) {
         if !self.conns.contains_key(&conn) {
             warn!(conn, "document notification before initialize: dropped");
             return;
         }
         let res = match msg {
-            DocMsg::Open(p) => self.open(conn, &p.text_document.uri, &p.text_document.text),
-            DocMsg::Change(p) => self.change(conn, &p.text_document.uri, None, p.content_changes),
+            DocMsg::Open(p) => {
+                let r = self.open(conn, &p.text_document.uri, &p.text_document.text);
+                self.note_lsp_version(conn, &p.text_document.uri, p.text_document.version);
+                r
+            }
+            DocMsg::Change(p) => {
+                let uri = p.text_document.uri.clone();
+                let r = self.change(conn, &uri, None, p.content_changes);
+                self.note_lsp_version(conn, &uri, p.text_document.version);
+                r
+            }
             DocMsg::RevChange(ChangeParams { uri, seen, changes }) => {
                 self.change(conn, &uri, Some(seen), changes)
             }
@@ -543,6 +602,22 @@ impl Writer {
             .get_mut(&conn)
             .and_then(|c| c.docs.get_mut(&f))
             .expect("checked");
+        // A plain client's echo of the edit we asked it to apply: not a new edit.
+        if seen.is_none() {
+            if let Some(p) = ed.pending_apply.as_mut() {
+                if !p.echoed && (changes.len() == 1 && changes[0] == p.change || text == p.text) {
+                    p.echoed = true;
+                    ed.ed_version = p.after.clone();
+                    ed.ed_text = p.text.clone();
+                    ed.confirmed = p.after.clone();
+                    ed.confirmed_text = p.text.clone();
+                    if p.answered {
+                        ed.pending_apply = None;
+                    }
+                    return Ok(());
+                }
+            }
+        }
         ed.ed_rev += 1;
         self.stats.editor_changes += 1;
         let new_v = if edits
@@ -582,6 +657,32 @@ impl Writer {
             self.batch_started = Some(received);
         }
         Ok(())
+    }
+
+    fn apply_result(&mut self, conn: ConnId, token: u64, applied: bool) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        for (f, ed) in c.docs.iter_mut() {
+            let Some(p) = ed.pending_apply.as_mut() else {
+                continue;
+            };
+            if p.token != token {
+                continue;
+            }
+            if !applied {
+                // Stale (the client changed meanwhile) or refused: send again, transformed.
+                ed.pending_apply = None;
+                self.changed.insert(*f);
+            } else if p.echoed {
+                ed.pending_apply = None;
+                // More may have happened while this one was in flight.
+                self.changed.insert(*f);
+            } else {
+                p.answered = true;
+            }
+            return;
+        }
     }
 
     /// Replace an editor's buffer with the document's text (protocol violation recovery).
@@ -710,13 +811,14 @@ impl Writer {
                     Some(c) => (c.enc, c.revision),
                     None => continue,
                 };
-                if !revision {
+                let apply_edit = self.conns.get(&id).is_some_and(|c| c.apply_edit);
+                if !revision && !apply_edit {
                     continue;
                 }
                 let Some(ed) = self.conns.get(&id).and_then(|c| c.docs.get(&f)) else {
                     continue;
                 };
-                if ed.ed_version == doc_v {
+                if ed.ed_version == doc_v || ed.pending_apply.is_some() {
                     continue;
                 }
                 let tf = self.ws.text_file(f).expect("checked");
@@ -752,6 +854,11 @@ impl Writer {
                     self.resync(id, f);
                     continue;
                 }
+                if !revision {
+                    self.send_apply_edit(id, f, &ops, text, doc_v.clone());
+                    sent_any = true;
+                    continue;
+                }
                 let ed = self
                     .conns
                     .get_mut(&id)
@@ -782,6 +889,82 @@ impl Writer {
             if self.stats.change_to_broadcast_us.len() < 1_000_000 {
                 self.stats.change_to_broadcast_us.push(us);
             }
+        }
+    }
+
+    /// One versioned `workspace/applyEdit` turning the client's text into `new_text`: the
+    /// sequential `ops` are folded into a single replacement of the span they touch.
+    fn send_apply_edit(
+        &mut self,
+        id: ConnId,
+        f: FileId,
+        ops: &[XfOp],
+        new_text: Rope,
+        after: Frontier,
+    ) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let enc = c.enc;
+        let Some(ed) = c.docs.get_mut(&f) else { return };
+        let old_len = ed.ed_text.len_chars();
+        let mut len = old_len;
+        let (mut lo, mut tail) = (usize::MAX, usize::MAX);
+        for op in ops {
+            match op {
+                XfOp::Insert { pos, text } => {
+                    let n = text.chars().count();
+                    len += n;
+                    lo = lo.min(*pos);
+                    tail = tail.min(len - (pos + n));
+                }
+                XfOp::Delete { pos, len: n } => {
+                    len -= n;
+                    lo = lo.min(*pos);
+                    tail = tail.min(len - pos);
+                }
+            }
+        }
+        if lo == usize::MAX {
+            return;
+        }
+        let old_end = (old_len - tail).max(lo);
+        let range = match pos::chars_to_range(&ed.ed_text, lo..old_end, enc) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(conn = id, error = %e, "cannot express the apply edit");
+                return;
+            }
+        };
+        debug!(conn = id, lo, old_end, "applyEdit sent");
+        let new_end = (new_text.len_chars() - tail).max(lo);
+        let change = ContentChange {
+            range: Some(proto::Range::from_lsp(range)),
+            text: new_text.slice(lo..new_end).to_string(),
+        };
+        let token = self.next_token;
+        self.next_token += 1;
+        ed.pending_apply = Some(PendingApply {
+            token,
+            change: change.clone(),
+            after,
+            text: new_text,
+            echoed: false,
+            answered: false,
+        });
+        let msg = Outgoing::ApplyEdit {
+            token,
+            uri: ed.uri.clone(),
+            version: ed.lsp_version,
+            change,
+        };
+        self.stats.edits_sent += 1;
+        if c.out.try_send(msg).is_err() {
+            warn!(
+                conn = id,
+                "outgoing queue full or closed: dropping the connection"
+            );
+            let _ = c.out.try_send(Outgoing::Close("too slow".into()));
         }
     }
 

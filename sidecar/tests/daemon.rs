@@ -284,3 +284,47 @@ fn did_open_with_different_text_is_an_edit_not_an_overwrite() {
         "A:one\ntwo!\nthree\nfour (B)\n"
     );
 }
+
+/// A plain LSP client (VS Code style: versioned workspace/applyEdit) and a revision-protocol
+/// agent type at the same time: both end with the daemon's text, nothing lost or doubled.
+#[test]
+fn plain_lsp_client_gets_remote_edits_via_versioned_apply_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("v.txt"), "vscode\n").unwrap();
+    let d = Daemon::start(dir.path());
+    let mut p = PlainEditor::new(&d, "code", "v.txt");
+    let mut g = RevAgent::new(&d, "agent", "v.txt");
+    let mut rng = fastrand::Rng::with_seed(11);
+    for i in 0..300 {
+        p.pump(Duration::ZERO);
+        g.pump(Duration::ZERO);
+        let lp = p.text.len_chars();
+        let pos = if i % 2 == 0 { 0 } else { rng.usize(..=lp) };
+        p.edit(pos..pos, if i % 10 == 0 { "P\n" } else { "p" });
+        let lg = g.text.len_chars();
+        let pos = if i % 2 == 0 { 0 } else { rng.usize(..=lg) };
+        g.edit(pos..pos, if i % 10 == 0 { "G\n" } else { "é" });
+    }
+    let mut c = d.connect();
+    c.initialize("checker", false, &[]);
+    let uri = d.uri("v.txt");
+    wait_for("convergence", Duration::from_secs(30), || {
+        p.pump(Duration::from_millis(2));
+        g.pump(Duration::from_millis(2));
+        let t = c.text(&uri);
+        (p.text == t.as_str() && g.text == t.as_str()).then_some(())
+    });
+    let t = c.text(&uri);
+    assert_eq!(t.matches('P').count(), 30);
+    assert_eq!(t.matches('G').count(), 30);
+    assert_eq!(t.chars().count(), "vscode\n".len() + 300 + 30 + 300 + 30);
+    if std::env::var("DS_DEBUG_LOG").is_ok() {
+        let log = std::fs::read_to_string(d.root.join(".dist-space/daemon.log")).unwrap();
+        eprintln!("{log}");
+    }
+    assert!(p.applied > 0, "the plain client received remote edits");
+    eprintln!(
+        "plain client: {} applyEdit applied, {} rejected as stale",
+        p.applied, p.rejected
+    );
+}

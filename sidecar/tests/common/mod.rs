@@ -439,3 +439,111 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A plain LSP client that behaves like VS Code: incremental didChange with versions, and
+/// versioned `workspace/applyEdit` (applied only if the version matches, then the change is
+/// reported back as a didChange, then `applied: true`). UTF-16 positions.
+pub struct PlainEditor {
+    pub c: Client,
+    pub uri: String,
+    pub text: ropey::Rope,
+    pub version: i64,
+    pub applied: u64,
+    pub rejected: u64,
+}
+
+fn utf16_pos(rope: &ropey::Rope, c: usize) -> Value {
+    let line = rope.char_to_line(c);
+    let ls = rope.line_to_char(line);
+    json!({"line": line, "character": rope.char_to_utf16_cu(c) - rope.char_to_utf16_cu(ls)})
+}
+
+fn utf16_char(rope: &ropey::Rope, p: &Value) -> usize {
+    let line = p["line"].as_u64().unwrap() as usize;
+    if line >= rope.len_lines() {
+        return rope.len_chars();
+    }
+    let ls = rope.line_to_char(line);
+    let u = rope.char_to_utf16_cu(ls) + p["character"].as_u64().unwrap() as usize;
+    rope.utf16_cu_to_char(u)
+}
+
+impl PlainEditor {
+    pub fn new(daemon: &Daemon, name: &str, rel: &str) -> PlainEditor {
+        let mut c = daemon.connect();
+        let r = c.request(
+            "initialize",
+            json!({"processId": null, "rootUri": null,
+                   "capabilities": {"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}}},
+                   "initializationOptions": {"name": name}}),
+        );
+        assert_eq!(r["result"]["capabilities"]["positionEncoding"], "utf-16");
+        c.notify("initialized", json!({}));
+        let uri = daemon.uri(rel);
+        let text = std::fs::read_to_string(daemon.root.join(rel)).unwrap_or_default();
+        c.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "text", "version": 1, "text": text}}),
+        );
+        PlainEditor {
+            c,
+            uri,
+            text: ropey::Rope::from_str(&text),
+            version: 1,
+            applied: 0,
+            rejected: 0,
+        }
+    }
+
+    fn did_change(&mut self, range: Value, text: &str) {
+        let uri = self.uri.clone();
+        let v = self.version;
+        self.c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": v},
+                   "contentChanges": [{"range": range, "text": text}]}),
+        );
+    }
+
+    pub fn edit(&mut self, range: std::ops::Range<usize>, text: &str) {
+        let r = json!({"start": utf16_pos(&self.text, range.start), "end": utf16_pos(&self.text, range.end)});
+        self.text.remove(range.clone());
+        self.text.insert(range.start, text);
+        self.version += 1;
+        self.did_change(r, text);
+    }
+
+    /// Answer queued `workspace/applyEdit` requests like VS Code does.
+    pub fn pump(&mut self, t: Duration) {
+        let mut wait = t;
+        while let Some(v) = self.c.next_notification(wait) {
+            wait = Duration::ZERO;
+            if v["method"] != "workspace/applyEdit" {
+                continue;
+            }
+            let id = v["id"].clone();
+            let dc = &v["params"]["edit"]["documentChanges"][0];
+            let ok = dc["textDocument"]["uri"] == self.uri.as_str()
+                && dc["textDocument"]["version"].as_i64() == Some(self.version);
+            if ok {
+                // One edit per request (all ranges refer to the text before the edit).
+                let e = &dc["edits"][0];
+                let s = utf16_char(&self.text, &e["range"]["start"]);
+                let en = utf16_char(&self.text, &e["range"]["end"]);
+                let nt = e["newText"].as_str().unwrap().to_string();
+                self.text.remove(s..en);
+                self.text.insert(s, &nt);
+                self.version += 1;
+                self.did_change(e["range"].clone(), &nt);
+                self.applied += 1;
+            } else {
+                self.rejected += 1;
+            }
+            if std::env::var("DS_DEBUG_LOG").is_ok() {
+                eprintln!("{:?} applyEdit answered {ok}", std::time::SystemTime::now());
+            }
+            let resp = frame(&json!({"jsonrpc": "2.0", "id": id, "result": {"applied": ok}}));
+            self.c.send_raw(&resp);
+        }
+    }
+}

@@ -59,8 +59,20 @@ else
     vim.cmd('qa!')
     return
   end
+  -- :DistSpaceJump puts our cursor on B's; :DistSpaceInfo lists both participants.
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  vim.cmd('DistSpaceJump Bo')
+  local c = vim.api.nvim_win_get_cursor(0)
+  local info = ds.info()
+  local extra = ''
+  if c[1] ~= 3 or c[2] ~= 14 then
+    extra = extra .. ' jump-failed:' .. c[1] .. ',' .. c[2]
+  end
+  if not info:find('Alice %(you%)') or not info:find('Bob') then
+    extra = extra .. ' info-failed:' .. info
+  end
   local f = io.open(done, 'w')
-  f:write(found)
+  f:write(found .. extra)
   f:close()
   vim.cmd('qa!')
 end

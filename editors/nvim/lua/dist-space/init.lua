@@ -287,8 +287,8 @@ end
 local attach -- forward
 
 local function on_exit(root)
-  return function()
-    for b, st in pairs(bufs) do
+  return vim.schedule_wrap(function()
+    for _, st in pairs(bufs) do
       if st.root == root then
         st.opened, st.client_id = false, nil
       end
@@ -313,7 +313,7 @@ local function on_exit(root)
         end
       end
     end, d)
-  end
+  end)
 end
 
 local function cmd_for(root)
