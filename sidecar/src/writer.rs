@@ -11,6 +11,10 @@
 //!   confirmed by an editor change, and the edits sent but not yet confirmed. An editor change
 //!   is applied with `edit_at` at the version the editor actually had, so nothing is lost or
 //!   doubled whatever was in flight (see `proto` for the revision protocol).
+//! * Within a batch, consecutive changes of one editor to one document are accumulated
+//!   ([`Acc`]) and applied with one `edit_at` (the same events as one call each). Any event that
+//!   is not such a change, and every broadcast, applies the accumulations first, so nothing
+//!   ever reads a stale editor version.
 //! * After each batch of events, every editor whose version lags the document's receives the
 //!   engine's transform from its version to the document version (one message per batch).
 //! * Bad input (unknown document, bad position, protocol violation) changes nothing: it is
