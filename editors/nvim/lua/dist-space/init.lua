@@ -21,6 +21,8 @@ local ns_keep = api.nvim_create_namespace('dist-space-keep')
 local config = {
   name = nil,
   cmd = nil,
+  -- connect straight to the daemon's socket when it runs (else through `cmd`)
+  direct = true,
   -- reconnect backoff (ms)
   reconnect_min = 200,
   reconnect_max = 5000,
@@ -316,11 +318,37 @@ local function on_exit(root)
   end)
 end
 
+-- roots whose last direct socket connection failed: use the bridge (it starts the daemon)
+local direct_failed = {}
+
+local function running_socket(root)
+  local ok, lines = pcall(vim.fn.readfile, root .. '/.dist-space/daemon.json')
+  if not ok or not lines or #lines == 0 then
+    return nil
+  end
+  local ok2, info = pcall(vim.json.decode, table.concat(lines, '\n'))
+  if not ok2 or type(info) ~= 'table' or type(info.socket) ~= 'string' then
+    return nil
+  end
+  if not vim.uv.fs_stat(info.socket) then
+    return nil
+  end
+  return info.socket
+end
+
+-- How to reach the daemon: straight to its Unix socket when it is running (one process hop
+-- less each way), else `dist-space lsp --root ROOT`, which starts it.
 local function cmd_for(root)
+  if config.direct ~= false and not direct_failed[root] and vim.lsp.rpc.connect then
+    local sock = running_socket(root)
+    if sock then
+      return vim.lsp.rpc.connect(sock), true
+    end
+  end
   local cmd = vim.deepcopy(config.cmd or { 'dist-space', 'lsp' })
   table.insert(cmd, '--root')
   table.insert(cmd, root)
-  return cmd
+  return cmd, false
 end
 
 --- Attach the dist-space client to `buf` if it is inside a dist-space workspace.
@@ -378,9 +406,10 @@ attach = function(buf)
       end,
     })
   end
+  local cmd, direct = cmd_for(root)
   local client_id = vim.lsp.start({
     name = 'dist-space',
-    cmd = cmd_for(root),
+    cmd = cmd,
     root_dir = root,
     init_options = { name = config.name, revisionProtocol = true },
     capabilities = vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), {
@@ -397,10 +426,16 @@ attach = function(buf)
       if s then
         s.opened, s.sent, s.seen = true, 0, 0
         reconnect_delay[s.root] = nil
+        direct_failed[s.root] = nil
         send_cursor(b)
       end
     end,
-    on_exit = on_exit(root),
+    on_exit = function(...)
+      if direct then
+        direct_failed[root] = true
+      end
+      on_exit(root)(...)
+    end,
   }, { bufnr = buf })
   st.client_id = client_id
 end
