@@ -84,7 +84,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
-    let (writer_thread, _) =
+    let writer_thread =
         writer::spawn_writer(&root, socket.clone(), rx).map_err(|e| format!("load: {e}"))?;
     // Disk watcher thread.
     {

@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::{Bias, Frontier, Rope, XfOp};
@@ -1169,7 +1168,7 @@ pub fn spawn_writer(
     root: &Path,
     socket: PathBuf,
     rx: mpsc::UnboundedReceiver<Event>,
-) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<()>)> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut noop = |_p: vfs::load::Progress| {};
     let ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -1184,5 +1183,5 @@ pub fn spawn_writer(
                 .expect("runtime");
             rt.block_on(writer.run(rx));
         })?;
-    Ok((h, Arc::new(())))
+    Ok(h)
 }
