@@ -638,3 +638,32 @@ fn snapshots_are_immutable_shareable_and_versioned() {
     );
     assert!(ws.root().join("b/d.txt").exists());
 }
+
+/// An editor saves (from its own buffer) text that already reached the document through the
+/// sidecar: the disk caught up, nothing is applied twice, and the file is clean.
+#[test]
+fn saving_the_document_text_from_outside_is_not_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.txt", "hello\n");
+    let mut ws = load(dir.path());
+    let mut w = watcher(&ws);
+    let f = ws.lookup("s.txt").unwrap();
+    ws.edit(
+        f,
+        "editor",
+        None,
+        &[TextEdit {
+            range: 5..5,
+            text: " world".into(),
+        }],
+    )
+    .unwrap();
+    assert!(ws.text_file(f).unwrap().is_dirty());
+    // The editor writes the same text itself (not through `flush`).
+    write(dir.path(), "s.txt", "hello world\n");
+    settle(&mut ws, &mut w, |ws| {
+        ws.text_file(f).unwrap().disk_text().to_string() == "hello world\n"
+    });
+    assert_eq!(text(&mut ws, "s.txt"), "hello world\n");
+    assert!(!ws.text_file(f).unwrap().is_dirty());
+}
