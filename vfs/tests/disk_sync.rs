@@ -662,7 +662,7 @@ fn saving_the_document_text_from_outside_is_not_an_edit() {
     // The editor writes the same text itself (not through `flush`).
     write(dir.path(), "s.txt", "hello world\n");
     settle(&mut ws, &mut w, |ws| {
-        ws.text_file(f).unwrap().disk_text().to_string() == "hello world\n"
+        *ws.text_file(f).unwrap().disk_text() == "hello world\n"
     });
     assert_eq!(text(&mut ws, "s.txt"), "hello world\n");
     assert!(!ws.text_file(f).unwrap().is_dirty());
