@@ -328,3 +328,38 @@ fn plain_lsp_client_gets_remote_edits_via_versioned_apply_edit() {
         p.applied, p.rejected
     );
 }
+
+/// Beyond the connection limit (64) new connections are closed at once; the others work.
+#[test]
+fn connection_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("k.txt"), "k").unwrap();
+    let d = Daemon::start(dir.path());
+    let mut held: Vec<Client> = (0..64).map(|_| d.connect()).collect();
+    // Make sure the daemon has accepted all of them.
+    held[63].initialize("last", false, &[]);
+    let extra = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let n = std::io::Read::read(&mut &extra, &mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the 65th connection is closed by the daemon");
+    let uri = d.uri("k.txt");
+    assert_eq!(held[63].text(&uri), "k");
+    // Freeing a slot lets a new editor in.
+    held.truncate(10);
+    let mut c = wait_for("a free slot", Duration::from_secs(10), || {
+        let mut c = d.connect();
+        let id = c.request_id();
+        let init = frame(&json!({"jsonrpc": "2.0", "id": id, "method": "initialize",
+            "params": {"capabilities": {}}}));
+        // A refused connection is closed: the write may fail, or no answer comes.
+        std::io::Write::write_all(&mut c.w, &init).ok()?;
+        c.rx.recv_timeout(Duration::from_millis(500))
+            .ok()
+            .map(|_| c)
+    });
+    c.notify("initialized", json!({}));
+    assert_eq!(c.text(&uri), "k");
+}

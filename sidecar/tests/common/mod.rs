@@ -272,6 +272,13 @@ impl Client {
     }
 }
 
+impl Drop for Client {
+    /// Really close the connection (the reader thread holds a clone of the socket).
+    fn drop(&mut self) {
+        let _ = self.w.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// A scripted participant speaking the revision protocol (like the Neovim plugin), with the
 /// text as it sees it. Positions are utf-32 (chars).
 pub struct RevAgent {
