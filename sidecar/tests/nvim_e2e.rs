@@ -312,3 +312,37 @@ fn plugin_reconnects_after_daemon_crash() {
     let st = nv.wait().unwrap();
     assert!(st.success());
 }
+
+/// Remote edits before the cursor (a new line above, text before it on its line) move it
+/// with the text it was on.
+#[test]
+fn remote_edits_keep_the_cursor_on_its_text() {
+    let Some(nvim) = nvim() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".dist-space")).unwrap();
+    std::fs::write(ws.join("c.txt"), "line zero\nline one\n").unwrap();
+    let d = Daemon::start(&ws);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let env = [
+        ("DS_FILE", d.root.join("c.txt").display().to_string()),
+        ("DS_OUT", out.display().to_string()),
+    ];
+    let mut nv = spawn_nvim(&nvim, &d, &script("cursor.lua"), &env);
+    wait_for("nvim ready", Duration::from_secs(30), || {
+        out.join("cursor.ready").exists().then_some(())
+    });
+    let mut g = RevAgent::new(&d, "G", "c.txt");
+    g.edit(0..0, "new line\n"); // a line above
+    let at = "new line\nline zero\n".chars().count();
+    g.edit(at..at, "XXé "); // before the cursor on its line (é is 2 bytes)
+    let res = out.join("cursor.result");
+    wait_for("result", Duration::from_secs(30), || {
+        res.exists().then_some(())
+    });
+    assert!(nv.wait().unwrap().success());
+    let r = std::fs::read_to_string(&res).unwrap();
+    // Row 3 (1-based), byte col 5 + 5 ("XXé " is 5 bytes): still on the "o" of "one".
+    assert_eq!(r, "3 10 o", "cursor after remote edits: {r}");
+}
