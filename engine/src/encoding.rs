@@ -1,0 +1,1 @@
+//! Binary encoding (in progress).

@@ -1,0 +1,290 @@
+//! The eg-walker: replays events onto a document at some version, transforming each one to the
+//! position it has in the document being produced.
+//!
+//! Events are visited in local-version order (a topological order). While the history is
+//! linear relative to what has been applied, an event is applied as is (no CRDT state at all).
+//! Only when an event's parents differ from the applied version does a [`Tracker`] get built,
+//! starting from the last *critical version* (a version every later event descends from), with
+//! a placeholder standing for the document content there. Whenever the applied version becomes
+//! critical again the tracker is dropped, so CRDT state only ever covers concurrent regions.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::frontier::{Frontier, LV};
+use crate::oplog::{Flag, OpKind, OpLog};
+use crate::tracker::{OutOfRange, Tracker, UNDERWATER};
+
+/// One transformed edit for the document being produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Emit<'a> {
+    Ins { lv: LV, pos: usize, text: &'a str },
+    Del { lv: LV, pos: usize, len: usize },
+}
+
+/// An event whose position is out of range at its parents' version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadEvent(pub LV);
+
+/// Placeholder length when the document length at the base version is unknown.
+const HUGE: usize = UNDERWATER / 2;
+
+struct Walk<'a> {
+    oplog: &'a OpLog,
+    tracker: Option<Tracker>,
+    /// The tracker's prepare version.
+    tracker_at: Frontier,
+    /// Base version of the next tracker (a critical version, or the common ancestor).
+    base: Frontier,
+    /// Document length at `base`, if known.
+    base_len: Option<usize>,
+    /// Spans applied since `base`, in a topological order.
+    since_base: Vec<Range<LV>>,
+    /// The version the produced document is at.
+    applied: Frontier,
+    doc_len: Option<usize>,
+}
+
+impl<'a> Walk<'a> {
+    fn move_tracker(&mut self, to: &[LV]) {
+        if self.tracker_at.as_slice() == to {
+            return;
+        }
+        let (back, fwd) = self.oplog.diff(self.tracker_at.as_slice(), to);
+        let t = self.tracker.as_mut().unwrap();
+        for r in back.into_iter().rev() {
+            t.retreat(self.oplog, r);
+        }
+        for r in fwd {
+            t.advance(self.oplog, r);
+        }
+        self.tracker_at = Frontier::from_unsorted(to);
+    }
+
+    /// Applies events `piece` (linear: one graph entry) to the tracker, which must be at the
+    /// piece's parents, calling `emit` with the transformed edits.
+    fn tracker_apply(
+        &mut self,
+        piece: Range<LV>,
+        emit: &mut dyn FnMut(Emit<'a>),
+    ) -> Result<(), BadEvent> {
+        let oplog = self.oplog;
+        let t = self.tracker.as_mut().unwrap();
+        for op in oplog.ops_in(piece.clone()) {
+            match op.kind {
+                OpKind::Ins => {
+                    let pos = t
+                        .insert(oplog, op.lv, op.len, op.pos)
+                        .map_err(|OutOfRange| BadEvent(op.lv))?;
+                    emit(Emit::Ins {
+                        lv: op.lv,
+                        pos,
+                        text: op.content,
+                    });
+                }
+                OpKind::Del => {
+                    let chunks = t
+                        .delete(op.lv, op.pos, op.len, op.fwd)
+                        .map_err(|OutOfRange| BadEvent(op.lv))?;
+                    for (pos, len) in chunks {
+                        emit(Emit::Del {
+                            lv: op.lv,
+                            pos,
+                            len,
+                        });
+                    }
+                }
+            }
+        }
+        oplog.advance_frontier(&mut self.tracker_at, piece);
+        Ok(())
+    }
+
+    fn ensure_tracker(&mut self) -> Result<(), BadEvent> {
+        if self.tracker.is_some() {
+            return Ok(());
+        }
+        self.tracker = Some(Tracker::new(self.base_len.unwrap_or(HUGE)));
+        self.tracker_at = self.base.clone();
+        let spans = std::mem::take(&mut self.since_base);
+        for span in &spans {
+            for piece in pieces(self.oplog, span.clone()) {
+                let parents = self.oplog.parents_slice_of(piece.start);
+                self.move_tracker(&parents);
+                self.tracker_apply(piece, &mut |_| {})?;
+            }
+        }
+        self.since_base = spans;
+        if self.base_len.is_none() {
+            let applied = self.applied.clone();
+            self.move_tracker(applied.as_slice());
+            let t = self.tracker.as_mut().unwrap();
+            t.len_offset = match self.doc_len {
+                Some(l) => t.raw_visible_len() - l,
+                // Unknown length: positions were validated when the events were added.
+                None => 0,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Splits a range of events into pieces that each lie in one graph entry.
+fn pieces(oplog: &OpLog, range: Range<LV>) -> impl Iterator<Item = Range<LV>> + '_ {
+    let mut at = range.start;
+    std::iter::from_fn(move || {
+        if at >= range.end {
+            return None;
+        }
+        let e = oplog.graph_entry(at);
+        let end = e.end.min(range.end);
+        let r = at..end;
+        at = end;
+        Some(r)
+    })
+}
+
+/// Transforms the events in `to` but not in `from` onto a document at version `from` whose
+/// length is `doc_len` (None: unknown, positions are then trusted), calling `emit` for each
+/// resulting edit in order. Returns the version of the produced document (`from` ∪ `to`).
+///
+/// Nothing is emitted for an event found out of range before the error is returned only if the
+/// caller discards what was emitted; callers apply edits to a copy and keep it only on success.
+pub(crate) fn transform<'a>(
+    oplog: &'a OpLog,
+    from: &Frontier,
+    doc_len: Option<usize>,
+    to: &[LV],
+    emit: &mut dyn FnMut(Emit<'a>),
+) -> Result<Frontier, BadEvent> {
+    let mut conflict: Vec<Range<LV>> = Vec::new();
+    let mut new_ops: Vec<Range<LV>> = Vec::new();
+    let common = oplog.walk_diff(from.as_slice(), to, true, |r, flag| {
+        let v = if flag == Flag::OnlyB {
+            &mut new_ops
+        } else {
+            &mut conflict
+        };
+        crate::oplog::push_range_desc(v, r);
+    });
+    if new_ops.is_empty() {
+        return Ok(from.clone());
+    }
+    conflict.reverse();
+    new_ops.reverse();
+
+    let (base, base_len) = if conflict.is_empty() {
+        // Every new event descends from `from`: its length is the base length.
+        (from.clone(), doc_len)
+    } else {
+        (common.map_or_else(Frontier::root, Frontier::single), None)
+    };
+
+    // Edges from already-applied events into not-yet-applied ones, by parent. The applied
+    // version {x} is critical when every such edge leaves from x.
+    let mut edges: HashMap<LV, u32> = HashMap::new();
+    let mut roots = 0usize;
+    for r in &new_ops {
+        for p in pieces(oplog, r.clone()) {
+            let parents = oplog.parents_slice_of(p.start);
+            if parents.is_empty() {
+                roots += 1;
+            }
+            for q in parents {
+                *edges.entry(q).or_default() += 1;
+            }
+        }
+    }
+
+    let mut w = Walk {
+        oplog,
+        tracker: None,
+        tracker_at: Frontier::root(),
+        base,
+        base_len,
+        since_base: conflict,
+        applied: from.clone(),
+        doc_len,
+    };
+
+    for r in new_ops {
+        for piece in pieces(oplog, r) {
+            let parents = oplog.parents_slice_of(piece.start);
+            if w.tracker.is_none() && parents.as_slice() == w.applied.as_slice() {
+                // Fast path: the event applies to the document as it stands.
+                for op in oplog.ops_in(piece.clone()) {
+                    match op.kind {
+                        OpKind::Ins => {
+                            if let Some(l) = w.doc_len.as_mut() {
+                                if op.pos > *l {
+                                    return Err(BadEvent(op.lv));
+                                }
+                                *l += op.len;
+                            }
+                            emit(Emit::Ins {
+                                lv: op.lv,
+                                pos: op.pos,
+                                text: op.content,
+                            });
+                        }
+                        OpKind::Del => {
+                            if let Some(l) = w.doc_len.as_mut() {
+                                if op.pos + op.len > *l {
+                                    return Err(BadEvent(op.lv));
+                                }
+                                *l -= op.len;
+                            }
+                            emit(Emit::Del {
+                                lv: op.lv,
+                                pos: op.pos,
+                                len: op.len,
+                            });
+                        }
+                    }
+                }
+                w.since_base.push(piece.clone());
+            } else {
+                w.ensure_tracker()?;
+                w.move_tracker(&parents);
+                let mut delta: isize = 0;
+                w.tracker_apply(piece.clone(), &mut |e| {
+                    match &e {
+                        Emit::Ins { text, .. } => {
+                            delta += ropey::str_utils::byte_to_char_idx(text, text.len()) as isize
+                        }
+                        Emit::Del { len, .. } => delta -= *len as isize,
+                    }
+                    emit(e)
+                })?;
+                if let Some(l) = w.doc_len.as_mut() {
+                    *l = (*l as isize + delta) as usize;
+                }
+            }
+            oplog.advance_frontier(&mut w.applied, piece.clone());
+
+            // Update edge counts and check whether the applied version became critical.
+            let parents = oplog.parents_slice_of(piece.start);
+            if parents.is_empty() {
+                roots -= 1;
+            }
+            for q in parents {
+                if let Some(c) = edges.get_mut(&q) {
+                    *c -= 1;
+                    if *c == 0 {
+                        edges.remove(&q);
+                    }
+                }
+            }
+            if w.applied.len() == 1 && roots == 0 {
+                let x = w.applied.as_slice()[0];
+                if edges.is_empty() || (edges.len() == 1 && edges.contains_key(&x)) {
+                    w.tracker = None;
+                    w.base = w.applied.clone();
+                    w.base_len = w.doc_len;
+                    w.since_base.clear();
+                }
+            }
+        }
+    }
+    Ok(w.applied)
+}
