@@ -31,10 +31,16 @@ pub struct DtRun {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DtOp {
-    Insert { pos: usize, text: String },
+    Insert {
+        pos: usize,
+        text: String,
+    },
     /// Deletes `range` (chars at the parents' version). `backwards`: dt recorded it as
     /// backspaces (last char first); the chars deleted are the same.
-    Delete { range: std::ops::Range<usize>, backwards: bool },
+    Delete {
+        range: std::ops::Range<usize>,
+        backwards: bool,
+    },
 }
 
 impl DtOp {
@@ -73,9 +79,13 @@ pub fn dt_history(oplog: &DtOpLog) -> Result<DtHistory, String> {
     while t < len {
         let op = ops.get(oi).ok_or("dt oplog: operations end early")?;
         let h = hist.get(hi).ok_or("dt oplog: history ends early")?;
-        let m = maps.get(mi).ok_or("dt oplog: agent assignment ends early")?;
+        let m = maps
+            .get(mi)
+            .ok_or("dt oplog: agent assignment ends early")?;
         if h.span.start > t || h.span.end <= t {
-            return Err(format!("dt oplog: history entry {hi} does not cover time {t}"));
+            return Err(format!(
+                "dt oplog: history entry {hi} does not cover time {t}"
+            ));
         }
         let op_len = op.loc.span.end - op.loc.span.start;
         let m_len = m.seq_range.end - m.seq_range.start;
@@ -92,7 +102,10 @@ pub fn dt_history(oplog: &DtOpLog) -> Result<DtHistory, String> {
                     .content_as_str()
                     .ok_or_else(|| format!("dt oplog: insert at time {t} has no content"))?;
                 let text: String = content.chars().skip(ooff).take(k).collect();
-                DtOp::Insert { pos: op.loc.span.start + ooff, text }
+                DtOp::Insert {
+                    pos: op.loc.span.start + ooff,
+                    text,
+                }
             }
             OpKind::Del if op.loc.fwd => DtOp::Delete {
                 range: op.loc.span.start..op.loc.span.start + k,
@@ -100,7 +113,10 @@ pub fn dt_history(oplog: &DtOpLog) -> Result<DtHistory, String> {
             },
             OpKind::Del => {
                 let end = op.loc.span.end - ooff;
-                DtOp::Delete { range: end - k..end, backwards: true }
+                DtOp::Delete {
+                    range: end - k..end,
+                    backwards: true,
+                }
             }
         };
         let name = oplog.get_agent_name(m.agent);
@@ -137,5 +153,6 @@ pub fn dt_history(oplog: &DtOpLog) -> Result<DtHistory, String> {
 /// Loads a `.dt` file with diamond-types 1.0.0.
 pub fn load_dt(path: &std::path::Path) -> Result<DtOpLog, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    DtOpLog::load_from(&bytes).map_err(|e| format!("{}: dt cannot decode it: {e:?}", path.display()))
+    DtOpLog::load_from(&bytes)
+        .map_err(|e| format!("{}: dt cannot decode it: {e:?}", path.display()))
 }
