@@ -40,6 +40,15 @@ impl Branch {
         Self::default()
     }
 
+    /// The text at the root version of `oplog` (its base text).
+    pub fn at_root(oplog: &OpLog) -> Self {
+        Branch {
+            version: Frontier::root(),
+            rope: oplog.base.clone(),
+            window: None,
+        }
+    }
+
     pub fn version(&self) -> &Frontier {
         &self.version
     }

@@ -101,8 +101,29 @@ const TAG_INS: u64 = 0;
 const TAG_DEL: u64 = 1;
 const TAG_DEL_BACK: u64 = 2;
 
-/// Encodes a list of event runs (in causal order).
-pub fn encode_events(events: &[RemoteEvent]) -> Vec<u8> {
+/// Identifies a base text (its length in chars and a checksum): chunks of events only make
+/// sense to a replica whose log starts from the same base.
+fn base_id(base: &ropey::Rope) -> (u64, u64) {
+    let mut h = crc32fast::Hasher::new();
+    for c in base.chunks() {
+        h.update(c.as_bytes());
+    }
+    (base.len_chars() as u64, h.finalize() as u64)
+}
+
+/// A decoded chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Length in chars and checksum of the base text the events apply to.
+    pub base_id: (u64, u64),
+    /// The base text itself, when the chunk carries it (whole logs).
+    pub base: Option<String>,
+    pub events: Vec<RemoteEvent>,
+}
+
+/// Encodes event runs (in causal order) for a log with base text `base`; `with_base` also
+/// stores the base text itself.
+pub fn encode_events(events: &[RemoteEvent], base: &ropey::Rope, with_base: bool) -> Vec<u8> {
     // Agents, in order of first appearance, with the first seq each has here.
     let mut agent_idx: HashMap<&str, u64> = HashMap::new();
     let mut agents: Vec<(&str, u64)> = Vec::new();
@@ -191,6 +212,15 @@ pub fn encode_events(events: &[RemoteEvent]) -> Vec<u8> {
     }
     let mut col_count = Vec::new();
     put_uvar(&mut col_count, events.len() as u64);
+    let (base_chars, base_crc) = base_id(base);
+    let mut col_base = Vec::new();
+    put_uvar(&mut col_base, base_chars);
+    put_uvar(&mut col_base, base_crc);
+    if with_base {
+        for c in base.chunks() {
+            col_base.extend_from_slice(c.as_bytes());
+        }
+    }
 
     let mut payload = Vec::new();
     for col in [
@@ -201,6 +231,7 @@ pub fn encode_events(events: &[RemoteEvent]) -> Vec<u8> {
         &col_op,
         &col_pos,
         content.as_bytes(),
+        &col_base,
     ] {
         put_uvar(&mut payload, col.len() as u64);
         payload.extend_from_slice(col);
@@ -211,7 +242,7 @@ pub fn encode_events(events: &[RemoteEvent]) -> Vec<u8> {
     let mut out = Vec::with_capacity(compressed.len() + 24);
     out.extend_from_slice(MAGIC);
     put_uvar(&mut out, FORMAT_VERSION);
-    put_uvar(&mut out, 0); // flags
+    put_uvar(&mut out, with_base as u64); // flags: bit 0 = base text included
     put_uvar(&mut out, payload.len() as u64);
     out.extend_from_slice(&compressed);
     let crc = crc32fast::hash(&out);
@@ -221,8 +252,8 @@ pub fn encode_events(events: &[RemoteEvent]) -> Vec<u8> {
 
 // ------------------------------------------------------------------ decode
 
-/// Decodes a chunk into event runs (structure checked; positions are checked on merge).
-pub fn decode_events(bytes: &[u8]) -> Result<Vec<RemoteEvent>, DecodeError> {
+/// Decodes a chunk (structure checked; positions are checked on merge).
+pub fn decode_chunk(bytes: &[u8]) -> Result<Chunk, DecodeError> {
     if bytes.len() < MAGIC.len() + 4 {
         return if bytes.starts_with(&MAGIC[..bytes.len().min(MAGIC.len())]) {
             Err(DecodeError::Truncated)
@@ -249,7 +280,10 @@ pub fn decode_events(bytes: &[u8]) -> Result<Vec<RemoteEvent>, DecodeError> {
     if crc32fast::hash(body) != crc {
         return Err(DecodeError::ChecksumMismatch);
     }
-    let _flags = r.uvar()?;
+    let flags = r.uvar()?;
+    if flags > 1 {
+        return Err(DecodeError::Corrupt("unknown flags"));
+    }
     let payload_len = r.uvar()?;
     if payload_len > MAX_PAYLOAD {
         return Err(DecodeError::Corrupt("payload too large"));
@@ -269,6 +303,7 @@ pub fn decode_events(bytes: &[u8]) -> Result<Vec<RemoteEvent>, DecodeError> {
     let mut col_op = p.column()?;
     let mut col_pos = p.column()?;
     let content_col = p.column()?;
+    let mut col_base = p.column()?;
     if !p.done() {
         return Err(DecodeError::Corrupt("trailing data"));
     }
@@ -422,25 +457,49 @@ pub fn decode_events(bytes: &[u8]) -> Result<Vec<RemoteEvent>, DecodeError> {
             return Err(DecodeError::Corrupt("trailing column data"));
         }
     }
-    Ok(events)
+    let base_id = (col_base.uvar()?, col_base.uvar()?);
+    let rest = &col_base.buf[col_base.at..];
+    let base = if flags & 1 == 1 {
+        let t = std::str::from_utf8(rest)
+            .map_err(|_| DecodeError::Corrupt("base text is not UTF-8"))?;
+        if ropey::str_utils::byte_to_char_idx(t, t.len()) as u64 != base_id.0
+            || crc32fast::hash(rest) as u64 != base_id.1
+        {
+            return Err(DecodeError::Corrupt("base text does not match its id"));
+        }
+        Some(t.to_string())
+    } else {
+        if !rest.is_empty() {
+            return Err(DecodeError::Corrupt("trailing base data"));
+        }
+        None
+    };
+    Ok(Chunk {
+        base_id,
+        base,
+        events,
+    })
 }
 
 impl Document {
-    /// Encodes the whole event log.
+    /// Encodes the whole event log, base text included.
     pub fn encode(&self) -> Vec<u8> {
-        encode_events(&self.all_events())
+        encode_events(&self.all_events(), self.oplog().base(), true)
     }
 
     /// Encodes the events not in `have`.
     pub fn encode_since(&self, have: &RemoteVersion) -> Vec<u8> {
-        encode_events(&self.events_since(have))
+        encode_events(&self.events_since(have), self.oplog().base(), false)
     }
 
     /// Decodes a whole log and materialises its text. Every event is validated.
     pub fn decode(bytes: &[u8]) -> Result<Document, DecodeError> {
-        let events = decode_events(bytes)?;
-        let mut doc = Document::new();
-        doc.apply_remote(&events)
+        let chunk = decode_chunk(bytes)?;
+        let Some(base) = chunk.base else {
+            return Err(DecodeError::Corrupt("a chunk of events, not a whole log"));
+        };
+        let mut doc = Document::from_text(ropey::Rope::from_str(&base));
+        doc.apply_remote(&chunk.events)
             .map_err(|e| DecodeError::InvalidEvents(e.to_string()))?;
         if doc.pending_events() > 0 {
             let why: Vec<String> = doc.reject_pending().iter().map(|e| e.to_string()).collect();
@@ -449,14 +508,20 @@ impl Document {
         Ok(doc)
     }
 
-    /// Applies an encoded chunk of events (from [`Document::encode_since`] on another replica).
+    /// Applies an encoded chunk of events (from [`Document::encode_since`] on another replica
+    /// whose log starts from the same base text).
     pub fn apply_encoded(
         &mut self,
         bytes: &[u8],
     ) -> Result<crate::ApplyReport, crate::RemoteError> {
-        let events =
-            decode_events(bytes).map_err(|e| crate::RemoteError::Malformed(e.to_string()))?;
-        self.apply_remote(&events)
+        let chunk =
+            decode_chunk(bytes).map_err(|e| crate::RemoteError::Malformed(e.to_string()))?;
+        if chunk.base_id != base_id(self.oplog().base()) {
+            return Err(crate::RemoteError::Malformed(
+                "the events are for a document with a different base text".into(),
+            ));
+        }
+        self.apply_remote(&chunk.events)
     }
 }
 

@@ -111,6 +111,8 @@ pub struct OpLog {
     pub(crate) ops: Vec<OpRun>,
     pub(crate) ins_content: String,
     pub(crate) version: Frontier,
+    /// The text at the root version (empty unless the log starts from a base text).
+    pub(crate) base: ropey::Rope,
 }
 
 /// Longest accepted agent name, in bytes.
@@ -119,6 +121,20 @@ pub const MAX_AGENT_NAME: usize = 256;
 impl OpLog {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A log whose root version holds `text` (e.g. a file as loaded from disk, or the snapshot
+    /// left by compaction). The text is kept once, shared with documents made from this log.
+    pub fn with_base(text: ropey::Rope) -> Self {
+        OpLog {
+            base: text,
+            ..Self::default()
+        }
+    }
+
+    /// The text at the root version.
+    pub fn base(&self) -> &ropey::Rope {
+        &self.base
     }
 
     /// Number of events (one per inserted or deleted char).
