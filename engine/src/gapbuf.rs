@@ -128,7 +128,7 @@ mod tests {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let pos = (seed % (s.len() as u64 + 1)) as usize;
-            if seed % 3 == 0 && pos < s.len() {
+            if seed.is_multiple_of(3) && pos < s.len() {
                 let n = ((seed >> 8) % 3 + 1).min((s.len() - pos) as u64) as usize;
                 g.delete(pos, n);
                 s.drain(pos..pos + n);
