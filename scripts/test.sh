@@ -14,4 +14,4 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 echo "== cargo test (workspace)"
-cargo test --workspace --all-targets --locked
+cargo test --workspace --locked
