@@ -1,24 +1,29 @@
 //! A materialised document: text at one version.
 //!
 //! Typing arrives one char at a time, and a rope edit per char is what makes plain ropes slow.
-//! Edits that stay inside a small pending run (the text just typed) are applied to that run
-//! and reach the rope in one insert when the run is flushed.
+//! Edits go to a small window (a gap buffer holding the text around the cursor) and reach the
+//! rope in one replace when the window moves elsewhere or the text is read.
 
 use ropey::Rope;
 
 use crate::frontier::Frontier;
+use crate::gapbuf::GapBuf;
 use crate::oplog::OpLog;
 use crate::walker::{self, BadEvent, Emit};
 
-/// Longest pending run, in bytes, before it is flushed into the rope.
-const PENDING_MAX: usize = 512;
+/// Longest window, in bytes, before it is written back into the rope.
+const WINDOW_MAX: usize = 2048;
+/// Most chars copied from the rope to let the window reach a nearby edit.
+const REACH: usize = 128;
 
+/// A pending replacement of `rope[pos..pos + orig_chars]` by the gap buffer's text: edits inside
+/// or near it are gap-buffer edits, and it reaches the rope in one remove and one insert.
 #[derive(Clone, Debug, Default)]
-struct Pending {
-    /// Char position of the run in the document.
+struct Window {
+    active: bool,
     pos: usize,
-    text: String,
-    chars: usize,
+    orig_chars: usize,
+    text: GapBuf,
 }
 
 /// Text at a version. Cloning is cheap (the rope shares structure).
@@ -26,7 +31,7 @@ struct Pending {
 pub struct Branch {
     pub(crate) version: Frontier,
     rope: Rope,
-    pending: Pending,
+    window: Window,
 }
 
 fn count_chars(s: &str) -> usize {
@@ -38,72 +43,132 @@ impl Branch {
         Self::default()
     }
 
+    /// The text at the root version of `oplog` (its base text).
+    pub fn at_root(oplog: &OpLog) -> Self {
+        Branch {
+            version: Frontier::root(),
+            rope: oplog.base.clone(),
+            window: Window::default(),
+        }
+    }
+
     pub fn version(&self) -> &Frontier {
         &self.version
     }
 
     pub fn len_chars(&self) -> usize {
-        self.rope.len_chars() + self.pending.chars
-    }
-
-    /// Applies the pending run to the rope.
-    pub fn flush(&mut self) {
-        if self.pending.chars > 0 {
-            self.rope.insert(self.pending.pos, &self.pending.text);
-            self.pending.text.clear();
-            self.pending.chars = 0;
+        let w = &self.window;
+        if w.active {
+            self.rope.len_chars() - w.orig_chars + w.text.chars()
+        } else {
+            self.rope.len_chars()
         }
     }
 
-    /// The text (flushes the pending run).
+    /// Writes the window back into the rope.
+    pub fn flush(&mut self) {
+        let w = &mut self.window;
+        if !w.active {
+            return;
+        }
+        w.active = false;
+        if w.orig_chars > 0 {
+            self.rope.remove(w.pos..w.pos + w.orig_chars);
+        }
+        let (l, r) = w.text.parts();
+        if r.is_empty() {
+            if !l.is_empty() {
+                self.rope.insert(w.pos, l);
+            }
+        } else {
+            let mut s = String::with_capacity(l.len() + r.len());
+            s.push_str(l);
+            s.push_str(r);
+            self.rope.insert(w.pos, &s);
+        }
+        w.text.clear();
+    }
+
+    /// The text (flushes the window).
     pub fn text(&mut self) -> &Rope {
         self.flush();
         &self.rope
     }
 
-    /// The text without flushing; `None` when a run is pending.
-    pub fn text_if_flushed(&self) -> Option<&Rope> {
-        (self.pending.chars == 0).then_some(&self.rope)
-    }
-
     /// The text as an owned rope, without needing `&mut`.
     pub fn to_rope(&self) -> Rope {
-        let mut r = self.rope.clone();
-        if self.pending.chars > 0 {
-            r.insert(self.pending.pos, &self.pending.text);
+        let mut b = self.clone();
+        b.flush();
+        b.rope
+    }
+
+    fn open(&mut self, pos: usize, orig_chars: usize) {
+        self.flush();
+        let w = &mut self.window;
+        w.active = true;
+        w.pos = pos;
+        w.orig_chars = orig_chars;
+    }
+
+    /// Grows the active window to cover current-text positions `start..end` when that only
+    /// needs a few chars copied from the rope. Returns whether it covers them now.
+    fn reach(&mut self, start: usize, end: usize, extra_bytes: usize) -> bool {
+        let w = &mut self.window;
+        if !w.active {
+            return false;
         }
-        r
+        let w_end = w.pos + w.text.chars();
+        let before = w.pos.saturating_sub(start);
+        let after = end.saturating_sub(w_end);
+        if before == 0 && after == 0 {
+            return true;
+        }
+        if before + after > REACH
+            || w.text.len_bytes() + extra_bytes + 4 * (before + after) > WINDOW_MAX
+        {
+            return false;
+        }
+        if before > 0 {
+            let mut at = 0;
+            for chunk in self.rope.slice(start..w.pos).chunks() {
+                let n = count_chars(chunk);
+                w.text.insert(at, chunk, n);
+                at += n;
+            }
+            w.pos = start;
+            w.orig_chars += before;
+        }
+        if after > 0 {
+            let r = w.pos + w.orig_chars;
+            for chunk in self.rope.slice(r..r + after).chunks() {
+                let c = w.text.chars();
+                w.text.insert(c, chunk, count_chars(chunk));
+            }
+            w.orig_chars += after;
+        }
+        true
     }
 
     /// Inserts at a char position (`pos <= len_chars()`, checked by callers).
     pub(crate) fn insert(&mut self, pos: usize, text: &str) {
+        if text.is_empty() {
+            return;
+        }
         let n = count_chars(text);
-        if n == 0 {
-            return;
-        }
-        let p = &mut self.pending;
-        if p.chars > 0
-            && pos >= p.pos
-            && pos <= p.pos + p.chars
-            && p.text.len() + text.len() <= PENDING_MAX
+        if self.reach(pos, pos, text.len())
+            && self.window.text.len_bytes() + text.len() <= WINDOW_MAX
         {
-            if pos == p.pos + p.chars {
-                p.text.push_str(text);
-            } else {
-                let b = ropey::str_utils::char_to_byte_idx(&p.text, pos - p.pos);
-                p.text.insert_str(b, text);
-            }
-            p.chars += n;
+            let w = &mut self.window;
+            w.text.insert(pos - w.pos, text, n);
             return;
         }
-        self.flush();
-        if text.len() <= PENDING_MAX / 2 {
-            self.pending.pos = pos;
-            self.pending.text.push_str(text);
-            self.pending.chars = n;
-        } else {
+        if text.len() > WINDOW_MAX / 2 {
+            self.flush();
             self.rope.insert(pos, text);
+            return;
         }
+        self.open(pos, 0);
+        self.window.text.insert(0, text, n);
     }
 
     /// Deletes a char range (within bounds, checked by callers).
@@ -111,16 +176,26 @@ impl Branch {
         if len == 0 {
             return;
         }
-        let p = &mut self.pending;
-        if p.chars > 0 && pos >= p.pos && pos + len <= p.pos + p.chars {
-            let a = ropey::str_utils::char_to_byte_idx(&p.text, pos - p.pos);
-            let b = a + ropey::str_utils::char_to_byte_idx(&p.text[a..], len);
-            p.text.replace_range(a..b, "");
-            p.chars -= len;
+        let end = pos + len;
+        let w = &self.window;
+        let touching = w.active && pos <= w.pos + w.text.chars() && end >= w.pos;
+        if !touching && !self.reach(pos, pos, 0) {
+            self.open(pos, len);
             return;
         }
-        self.flush();
-        self.rope.remove(pos..pos + len);
+        // Delete the window's part of the range from its text and widen the replaced rope
+        // range by the parts outside it.
+        let w = &mut self.window;
+        let w_end = w.pos + w.text.chars();
+        let from = pos.max(w.pos);
+        let to = end.min(w_end);
+        if to > from {
+            w.text.delete(from - w.pos, to - from);
+        }
+        let left = w.pos.saturating_sub(pos);
+        let right = end.saturating_sub(w_end);
+        w.pos -= left;
+        w.orig_chars += left + right;
     }
 
     /// Brings this branch to include `to`, transforming every event it lacks.
@@ -149,7 +224,7 @@ impl Branch {
             }
             Err(e) => {
                 self.rope = saved;
-                self.pending = Pending::default();
+                self.window = Window::default();
                 Err(e)
             }
         }

@@ -203,9 +203,21 @@ impl Document {
         Self::default()
     }
 
+    /// A document whose root version holds `text` (no events). Cheap: the rope is shared
+    /// between the log's base and the live text until edits touch it.
+    pub fn from_text(text: Rope) -> Self {
+        let oplog = OpLog::with_base(text);
+        let branch = Branch::at_root(&oplog);
+        Document {
+            oplog,
+            branch,
+            pending: Vec::new(),
+        }
+    }
+
     /// Materialises an event log (validating every event).
     pub fn from_oplog(oplog: OpLog) -> Result<Self, VersionError> {
-        let mut branch = Branch::new();
+        let mut branch = Branch::at_root(&oplog);
         let v = oplog.version().clone();
         branch.merge(&oplog, v.as_slice())?;
         Ok(Document {
@@ -275,12 +287,17 @@ impl Document {
                 doc_len: len,
             });
         }
-        let n = text.chars().count();
+        let n = ropey::str_utils::byte_to_char_idx(text, text.len());
         if n > 0 {
-            let parents = self.branch.version.clone();
-            let r = self
-                .oplog
-                .push_run(agent, parents.as_slice(), OpKind::Ins, pos, n, true, text);
+            let r = self.oplog.push_run(
+                agent,
+                self.branch.version.as_slice(),
+                OpKind::Ins,
+                pos,
+                n,
+                true,
+                text,
+            );
             self.branch.insert(pos, text);
             self.branch.version.replace_with_single(r.end - 1);
         }
@@ -302,10 +319,9 @@ impl Document {
             });
         }
         if !range.is_empty() {
-            let parents = self.branch.version.clone();
             let r = self.oplog.push_run(
                 agent,
-                parents.as_slice(),
+                self.branch.version.as_slice(),
                 OpKind::Del,
                 range.start,
                 range.len(),
@@ -902,7 +918,7 @@ fn expand(ev: &RemoteEvent) -> Box<dyn Iterator<Item = (bool, usize, Option<char
 impl OpLog {
     /// The text at version `v`.
     pub fn checkout(&self, v: &Frontier) -> Result<Rope, VersionError> {
-        let mut b = Branch::new();
+        let mut b = Branch::at_root(self);
         b.merge(self, v.as_slice())?;
         Ok(b.text().clone())
     }

@@ -8,8 +8,15 @@ pub type LV = usize;
 
 /// A version, named by its frontier: a sorted, duplicate-free set of local versions none of
 /// which is an ancestor of another. The empty frontier is the root (the empty document).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Frontier(pub(crate) SmallVec<[LV; 2]>);
+
+impl Clone for Frontier {
+    #[inline]
+    fn clone(&self) -> Self {
+        Frontier(SmallVec::from_slice(&self.0))
+    }
+}
 
 impl Frontier {
     /// The root version: before any event.

@@ -111,6 +111,8 @@ pub struct OpLog {
     pub(crate) ops: Vec<OpRun>,
     pub(crate) ins_content: String,
     pub(crate) version: Frontier,
+    /// The text at the root version (empty unless the log starts from a base text).
+    pub(crate) base: ropey::Rope,
 }
 
 /// Longest accepted agent name, in bytes.
@@ -119,6 +121,20 @@ pub const MAX_AGENT_NAME: usize = 256;
 impl OpLog {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A log whose root version holds `text` (e.g. a file as loaded from disk, or the snapshot
+    /// left by compaction). The text is kept once, shared with documents made from this log.
+    pub fn with_base(text: ropey::Rope) -> Self {
+        OpLog {
+            base: text,
+            ..Self::default()
+        }
+    }
+
+    /// The text at the root version.
+    pub fn base(&self) -> &ropey::Rope {
+        &self.base
     }
 
     /// Number of events (one per inserted or deleted char).
@@ -322,6 +338,9 @@ impl OpLog {
         debug_assert!(len > 0);
         let start = self.len();
         let end = start + len;
+        if self.try_extend_last(agent, parents, kind, pos, len, content) {
+            return start..end;
+        }
         let seq = self.agents[agent.0 as usize].next_seq();
 
         // Agent assignment.
@@ -411,11 +430,69 @@ impl OpLog {
         }
 
         // Version.
-        for p in parents {
-            self.version.remove(*p);
+        if self.version.as_slice() == parents {
+            self.version.replace_with_single(end - 1);
+        } else {
+            for p in parents {
+                self.version.remove(*p);
+            }
+            self.version.insert_sorted(end - 1);
         }
-        self.version.insert_sorted(end - 1);
         start..end
+    }
+
+    /// The common case of typing: the new events continue the last run of the same agent in
+    /// every record. Returns false (changing nothing) when they do not.
+    #[inline]
+    fn try_extend_last(
+        &mut self,
+        agent: AgentId,
+        parents: &[LV],
+        kind: OpKind,
+        pos: usize,
+        len: usize,
+        content: &str,
+    ) -> bool {
+        let start = match self.graph.last() {
+            Some(g) => g.end,
+            None => return false,
+        };
+        if parents != [start - 1] || self.version.as_slice() != parents {
+            return false;
+        }
+        let (Some(span), Some(op)) = (self.assignments.last_mut(), self.ops.last_mut()) else {
+            return false;
+        };
+        if span.agent != agent || op.lv < span.lv || op.kind != kind || op.lv + op.len != start {
+            return false;
+        }
+        match kind {
+            OpKind::Ins => {
+                if op.pos + op.len != pos || op.content.end != self.ins_content.len() {
+                    return false;
+                }
+                self.ins_content.push_str(content);
+                op.content.end = self.ins_content.len();
+            }
+            OpKind::Del => {
+                if op.pos == pos && (op.fwd || op.len == 1) {
+                    op.fwd = true;
+                } else if len == 1 && pos + 1 == op.pos && (!op.fwd || op.len == 1) {
+                    op.fwd = false;
+                    op.pos = pos;
+                } else {
+                    return false;
+                }
+            }
+        }
+        op.len += len;
+        span.len += len;
+        self.graph.last_mut().unwrap().end += len;
+        if let Some(r) = self.agents[agent.0 as usize].runs.last_mut() {
+            r.len += len;
+        }
+        self.version.replace_with_single(start + len - 1);
+        true
     }
 
     /// Removes every event at or after `len` (used to undo a rejected batch). Only valid for
@@ -594,6 +671,8 @@ impl OpLog {
             heap.push((*v, Flag::OnlyB));
             unshared += 1;
         }
+        // Once a path reaches the root, only the root is a common ancestor of everything walked.
+        let mut reached_root = false;
         loop {
             let (lv, mut flag) = heap.pop()?;
             if flag != Flag::Shared {
@@ -609,7 +688,10 @@ impl OpLog {
                 }
                 flag = flag.merge(f2);
             }
-            if flag == Flag::Shared && unshared == 0 && (!conflict || heap.is_empty()) {
+            if flag == Flag::Shared
+                && unshared == 0
+                && (!conflict || (heap.is_empty() && !reached_root))
+            {
                 return Some(lv);
             }
             let e = self.graph_entry(lv);
@@ -624,6 +706,7 @@ impl OpLog {
                 }
                 _ => {
                     visit(e.start..lv + 1, flag);
+                    reached_root |= e.parents.is_empty();
                     for p in e.parents.as_slice() {
                         heap.push((*p, flag));
                         if flag != Flag::Shared {

@@ -8,7 +8,6 @@
 //! a placeholder standing for the document content there. Whenever the applied version becomes
 //! critical again the tracker is dropped, so CRDT state only ever covers concurrent regions.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::frontier::{Frontier, LV};
@@ -50,8 +49,22 @@ impl<'a> Walk<'a> {
         if self.tracker_at.as_slice() == to {
             return;
         }
-        let (back, fwd) = self.oplog.diff(self.tracker_at.as_slice(), to);
         let t = self.tracker.as_mut().unwrap();
+        if let ([a], [b]) = (self.tracker_at.as_slice(), to) {
+            // Moving along one linear run: no graph walk needed.
+            let (a, b) = (*a, *b);
+            let e = self.oplog.graph_entry(a.max(b));
+            if e.start <= a.min(b) {
+                if b < a {
+                    t.retreat(self.oplog, b + 1..a + 1);
+                } else {
+                    t.advance(self.oplog, a + 1..b + 1);
+                }
+                self.tracker_at = Frontier::single(b);
+                return;
+            }
+        }
+        let (back, fwd) = self.oplog.diff(self.tracker_at.as_slice(), to);
         for r in back.into_iter().rev() {
             t.retreat(self.oplog, r);
         }
@@ -180,9 +193,11 @@ pub(crate) fn transform<'a>(
         (common.map_or_else(Frontier::root, Frontier::single), None)
     };
 
-    // Edges from already-applied events into not-yet-applied ones, by parent. The applied
-    // version {x} is critical when every such edge leaves from x.
-    let mut edges: HashMap<LV, u32> = HashMap::new();
+    // Critical versions. Count the parent edges that cross from applied events into events not
+    // applied yet (the predecessor edge inside a piece never crosses). Events are applied in LV
+    // order; the applied version {x} is critical when no root event is left and every crossing
+    // edge leaves from x.
+    let mut edges: Vec<(LV, u32)> = Vec::new();
     let mut roots = 0usize;
     for r in &new_ops {
         for p in pieces(oplog, r.clone()) {
@@ -191,10 +206,38 @@ pub(crate) fn transform<'a>(
                 roots += 1;
             }
             for q in parents {
-                *edges.entry(q).or_default() += 1;
+                edges.push((q, 1));
             }
         }
     }
+    edges.sort_unstable();
+    edges.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    let in_new = |lv: LV| -> bool {
+        let i = new_ops.partition_point(|r| r.end <= lv);
+        i < new_ops.len() && new_ops[i].start <= lv
+    };
+    // Edges from already-applied events cross from the start.
+    let mut crossing: usize = edges
+        .iter()
+        .filter(|e| !in_new(e.0))
+        .map(|e| e.1 as usize)
+        .sum();
+    let edges_in = |r: Range<LV>| -> usize {
+        let i = edges.partition_point(|e| e.0 < r.start);
+        edges[i..]
+            .iter()
+            .take_while(|e| e.0 < r.end)
+            .map(|e| e.1 as usize)
+            .sum()
+    };
+    let edges_from = |x: LV| edges_in(x..x + 1);
 
     let mut w = Walk {
         oplog,
@@ -262,22 +305,14 @@ pub(crate) fn transform<'a>(
             }
             oplog.advance_frontier(&mut w.applied, piece.clone());
 
-            // Update edge counts and check whether the applied version became critical.
-            let parents = oplog.parents_slice_of(piece.start);
+            // Update the crossing edges and check whether the applied version became critical.
             if parents.is_empty() {
                 roots -= 1;
             }
-            for q in parents {
-                if let Some(c) = edges.get_mut(&q) {
-                    *c -= 1;
-                    if *c == 0 {
-                        edges.remove(&q);
-                    }
-                }
-            }
+            crossing = crossing - parents.len() + edges_in(piece.clone());
             if w.applied.len() == 1 && roots == 0 {
                 let x = w.applied.as_slice()[0];
-                if edges.is_empty() || (edges.len() == 1 && edges.contains_key(&x)) {
+                if crossing == edges_from(x) {
                     w.tracker = None;
                     w.base = w.applied.clone();
                     w.base_len = w.doc_len;

@@ -1,31 +1,38 @@
-//! `dist-space`: the sidecar binary.
-
+mod snapshot_cmd;
 mod trace;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-#[derive(Parser)]
+#[derive(Parser, Debug)]
 #[command(
     name = "dist-space",
-    version,
-    about = "Live multi-editor, multi-agent workspace sidecar"
+    about = "Live multi-editor / multi-agent workspace sidecar"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 enum Command {
+    /// Write a headless snapshot of a workspace (a directory tree or a .tar).
+    Snapshot(snapshot_cmd::SnapshotArgs),
     /// Replay an editing trace (.json.gz) through the engine; exit 1 if the result differs
     /// from its endContent, 2 if the file is unusable.
     Trace(trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Trace(args) => trace::run(&args),
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Snapshot(args) => snapshot_cmd::run(args),
+        Command::Trace(args) => return trace::run(&args),
+    };
+    if let Err(e) = res {
+        eprintln!("dist-space: {e}");
+        return ExitCode::from(1);
     }
+    ExitCode::SUCCESS
 }

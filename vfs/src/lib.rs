@@ -1,1 +1,22 @@
 //! Virtual file system: rope documents, file tree, position encodings, disk sync.
+//!
+//! * [`pos`]: LSP positions (UTF-8/16/32) <-> char offsets.
+//! * [`tree`]: the file tree as replicated LWW state with a hybrid logical clock.
+//! * [`load`]: parallel `ignore` walk, text / not-text classification, progress.
+//! * [`diff`]: minimal edits between two texts (imara-diff).
+//! * [`disk`]: atomic write-back, the debounced `notify` watcher behind [`disk::DiskWatcher`].
+//! * [`workspace`]: documents + tree + disk, both directions.
+//! * [`snapshot`]: immutable whole-workspace snapshots.
+pub mod diff;
+pub mod disk;
+pub mod load;
+pub mod pos;
+pub mod snapshot;
+pub mod tree;
+pub mod workspace;
+
+pub use snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+pub use tree::{FileId, NodeKind};
+pub use workspace::{
+    DiskReport, FileState, FlushReport, VfsError, Workspace, WorkspaceOptions, WsVersion,
+};

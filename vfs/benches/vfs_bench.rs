@@ -1,0 +1,198 @@
+//! VFS benchmark: one run, figures side by side.
+//!   cargo bench -p dist-space-vfs --bench vfs_bench [-- FILES [REAL_TREE_DIR]]
+//! 1. load of a generated FILES-file workspace (default 100k) vs the floor (the same parallel
+//!    `ignore` walk + read of the same files, nothing kept): wall time and RSS;
+//! 2. external edit of one file: write -> detected -> applied, after the debounce window;
+//! 3. snapshot of the whole workspace.
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use vfs::disk::{Debounce, DiskWatcher, NotifyWatcher};
+use vfs::load::{walk_builder, LoadOptions};
+use vfs::{Workspace, WorkspaceOptions};
+
+fn rss_kib() -> u64 {
+    let s = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn generate(root: &Path, n: usize) -> u64 {
+    let mut bytes = 0u64;
+    let line = "    let value = compute(alpha, beta, gamma); // some typical source line\n";
+    for i in 0..n {
+        let dir = root.join(format!("crate{}/src/mod{}", i % 40, (i / 40) % 25));
+        if i < 1000 {
+            fs::create_dir_all(&dir).unwrap();
+        }
+        let lines = 4 + (i * 7919) % 24; // 4..28 lines, ~0.3-2 KB
+        let mut s = format!("// file {i}\nfn f{i}() {{\n");
+        for _ in 0..lines {
+            s.push_str(line);
+        }
+        s.push_str("}\n");
+        bytes += s.len() as u64;
+        fs::write(dir.join(format!("f{i}.rs")), s).unwrap();
+    }
+    fs::write(root.join(".gitignore"), "target/\n").unwrap();
+    bytes
+}
+
+fn floor(root: &Path) -> (Duration, u64, u64) {
+    let files = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    let t = Instant::now();
+    walk_builder(root, &LoadOptions::default())
+        .build_parallel()
+        .run(|| {
+            Box::new(|e| {
+                if let Ok(e) = e {
+                    if e.file_type().is_some_and(|t| t.is_file()) {
+                        let mut buf = Vec::new();
+                        if fs::File::open(e.path())
+                            .and_then(|mut f| f.read_to_end(&mut buf))
+                            .is_ok()
+                        {
+                            files.fetch_add(1, Ordering::Relaxed);
+                            bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        }
+                    }
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    (t.elapsed(), files.into_inner(), bytes.into_inner())
+}
+
+fn bench_tree(label: &str, root: &Path, edit_latency: bool) {
+    println!("== {label}: {}", root.display());
+    let (f0, nfiles, nbytes) = floor(root); // warms the page cache for both sides
+    let rss0 = rss_kib();
+    let (f1, _, _) = floor(root);
+    let rss_floor = rss_kib();
+    let t = Instant::now();
+    let mut ws = Workspace::load(root, WorkspaceOptions::default(), &mut |_| {}).unwrap();
+    let load = t.elapsed();
+    let rss_ws = rss_kib();
+    let (f2, _, _) = floor(root);
+    let floor_best = f0.min(f1).min(f2);
+    let delta = rss_ws.saturating_sub(rss0) * 1024;
+    println!(
+        "files: {nfiles}, text bytes: {nbytes} ({:.1} MiB)",
+        nbytes as f64 / 1048576.0
+    );
+    println!(
+        "load wall:  vfs {:>8.1} ms | floor (ignore walk + read) {:>8.1} ms (best of 3) | ratio {:.2}x",
+        load.as_secs_f64() * 1e3,
+        floor_best.as_secs_f64() * 1e3,
+        load.as_secs_f64() / floor_best.as_secs_f64()
+    );
+    println!(
+        "load RSS:   vfs +{:.1} MiB | floor +{:.1} MiB | text {:.1} MiB | vfs/text {:.2}x | overhead beyond 1.0x text: {:.0} B/file",
+        delta as f64 / 1048576.0,
+        rss_floor.saturating_sub(rss0) as f64 / 1024.0,
+        nbytes as f64 / 1048576.0,
+        delta as f64 / nbytes as f64,
+        (delta as f64 - nbytes as f64) / nfiles as f64
+    );
+    // Snapshot.
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let s = ws.snapshot();
+        best = best.min(t.elapsed());
+        std::hint::black_box(&s);
+    }
+    println!(
+        "snapshot:   {:.2} ms (best of 5, {} entries)",
+        best.as_secs_f64() * 1e3,
+        ws.snapshot().files().len()
+    );
+    if !edit_latency {
+        return; // never write into a real source tree
+    }
+    // External edit latency.
+    let quiet = Duration::from_millis(50);
+    let mut w = NotifyWatcher::new(
+        ws.root(),
+        Debounce {
+            quiet,
+            max_wait: Duration::from_millis(1000),
+        },
+    )
+    .unwrap();
+    let target = ws
+        .tree()
+        .visible()
+        .filter(|(f, _)| ws.text_file(*f).is_some())
+        .nth(nfiles as usize / 2)
+        .map(|(f, p)| (f, p.to_string()));
+    let Some((f, rel)) = target else { return };
+    let mut lat = Vec::new();
+    for i in 0..5 {
+        let abs = ws.root().join(&rel);
+        let mut s = fs::read_to_string(&abs).unwrap();
+        s.insert_str(0, &format!("// edit {i}\n"));
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        fs::write(&abs, &s).unwrap();
+        loop {
+            let Some(batch) = w.next_batch(Duration::from_secs(5)) else {
+                panic!("no event")
+            };
+            let detected = t.elapsed();
+            let ta = Instant::now();
+            let rep = ws.apply_disk_batch(&batch);
+            let apply = ta.elapsed();
+            if rep.modified.contains(&rel) {
+                let total = t.elapsed();
+                lat.push((total, detected, apply));
+                break;
+            }
+        }
+        assert!(ws
+            .text(f)
+            .unwrap()
+            .to_string()
+            .starts_with(&format!("// edit {i}\n")));
+    }
+    for (total, detected, apply) in &lat {
+        println!(
+            "ext. edit:  write->applied {:>6.1} ms = batch closed {:>6.1} ms (incl. {} ms quiet window) + apply {:>5.2} ms | after debounce: {:>5.1} ms",
+            total.as_secs_f64() * 1e3,
+            detected.as_secs_f64() * 1e3,
+            quiet.as_millis(),
+            apply.as_secs_f64() * 1e3,
+            (total.saturating_sub(quiet)).as_secs_f64() * 1e3
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let bytes = generate(dir.path(), n);
+    println!(
+        "generated {n} files ({bytes} bytes) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    bench_tree("generated workspace", dir.path(), true);
+    if let Some(real) = args.get(1) {
+        bench_tree(
+            "real tree (read-only: load + snapshot)",
+            Path::new(real),
+            false,
+        );
+    }
+}

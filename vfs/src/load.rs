@@ -1,0 +1,369 @@
+//! Loading a workspace from disk: a parallel `ignore` walk, classification of each file as text
+//! or not (binary, not UTF-8, too large, unreadable), progress reporting.
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ignore::{WalkBuilder, WalkState};
+use ropey::Rope;
+
+use crate::tree::NodeKind;
+
+/// Default size limit for text files (8 MiB).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
+/// The sidecar's own state folder, never part of the workspace.
+pub const STATE_DIR: &str = ".dist-space";
+
+/// How a workspace is walked and which files are edited as text.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Files larger than this are tracked but not edited as text.
+    pub max_file_size: u64,
+    /// Walker threads (0 = ignore's default, based on available cores).
+    pub threads: usize,
+    /// Extra folder names always excluded (in addition to `.git` and [`STATE_DIR`]).
+    pub extra_excludes: Vec<String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            threads: 0,
+            extra_excludes: Vec::new(),
+        }
+    }
+}
+
+impl LoadOptions {
+    fn always_excluded(&self, name: &str) -> bool {
+        name == ".git" || name == STATE_DIR || self.extra_excludes.iter().any(|e| e == name)
+    }
+}
+
+/// Why a tracked file is not edited as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotTextReason {
+    /// Contains a NUL byte in its first 8000 bytes (git's heuristic).
+    Binary,
+    /// Not valid UTF-8.
+    NotUtf8 { valid_up_to: usize },
+    /// Larger than the configured limit.
+    TooLarge { size: u64, limit: u64 },
+    /// A symbolic link (not followed).
+    Symlink,
+    /// Not a regular file (fifo, socket, device).
+    Special,
+    /// Could not be read.
+    Unreadable(String),
+}
+
+impl fmt::Display for NotTextReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotTextReason::Binary => write!(f, "binary file"),
+            NotTextReason::NotUtf8 { valid_up_to } => {
+                write!(
+                    f,
+                    "not valid UTF-8 (first invalid byte at offset {valid_up_to})"
+                )
+            }
+            NotTextReason::TooLarge { size, limit } => {
+                write!(f, "too large ({size} bytes, limit {limit} bytes)")
+            }
+            NotTextReason::Symlink => write!(f, "symbolic link"),
+            NotTextReason::Special => write!(f, "not a regular file"),
+            NotTextReason::Unreadable(e) => write!(f, "unreadable: {e}"),
+        }
+    }
+}
+
+/// What a file holds, as far as the VFS is concerned.
+#[derive(Clone, Debug)]
+pub enum Content {
+    Text(Rope),
+    NotText(NotTextReason),
+}
+
+/// One walked entry.
+#[derive(Clone, Debug)]
+pub struct LoadedEntry {
+    /// Relative `/`-separated path.
+    pub path: String,
+    pub kind: NodeKind,
+    /// `None` for directories.
+    pub content: Option<Content>,
+    /// File size in bytes as read.
+    pub len: u64,
+    pub mtime: Option<SystemTime>,
+}
+
+/// Progress of a load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub files: u64,
+    pub bytes: u64,
+    pub done: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("workspace root `{0}` is not a directory")]
+    NotADir(PathBuf),
+    #[error("cannot read workspace root `{path}`: {source}")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Classify raw bytes: text (as a rope) or the reason it is not text.
+pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
+    if bytes.len() as u64 > limit {
+        return Content::NotText(NotTextReason::TooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    if bytes[..bytes.len().min(8000)].contains(&0) {
+        return Content::NotText(NotTextReason::Binary);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Content::Text(Rope::from_str(&s)),
+        Err(e) => Content::NotText(NotTextReason::NotUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        }),
+    }
+}
+
+/// Read and classify one file (does not follow symlinks).
+pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemTime>) {
+    let md = match fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) => {
+            return (
+                Content::NotText(NotTextReason::Unreadable(e.to_string())),
+                0,
+                None,
+            )
+        }
+    };
+    let mtime = md.modified().ok();
+    if md.file_type().is_symlink() {
+        return (Content::NotText(NotTextReason::Symlink), md.len(), mtime);
+    }
+    if !md.is_file() {
+        return (Content::NotText(NotTextReason::Special), md.len(), mtime);
+    }
+    if md.len() > limit {
+        return (
+            Content::NotText(NotTextReason::TooLarge {
+                size: md.len(),
+                limit,
+            }),
+            md.len(),
+            mtime,
+        );
+    }
+    let mut buf = Vec::with_capacity(md.len() as usize);
+    // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
+    let res = fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut buf));
+    match res {
+        Ok(n) => (classify(buf, limit), n as u64, mtime),
+        Err(e) => (
+            Content::NotText(NotTextReason::Unreadable(e.to_string())),
+            md.len(),
+            mtime,
+        ),
+    }
+}
+
+/// The walker configuration used for loading (also used by the benchmark's floor).
+///
+/// `.gitignore` rules apply even outside a git repository (`require_git(false)`), hidden files
+/// are included (dot-files are part of a code workspace), `.git` and the state folder are
+/// always excluded, symlinks are not followed.
+pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
+    let mut b = WalkBuilder::new(root);
+    b.hidden(false)
+        .git_ignore(true)
+        .git_global(true)
+        .git_exclude(true)
+        .ignore(true)
+        .parents(true)
+        .require_git(false)
+        .follow_links(false)
+        .threads(opts.threads);
+    let opts2 = opts.clone();
+    b.filter_entry(move |e| {
+        !(e.depth() > 0
+            && e.file_type().is_some_and(|t| t.is_dir())
+            && e.file_name()
+                .to_str()
+                .is_some_and(|n| opts2.always_excluded(n)))
+    });
+    b
+}
+
+/// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
+pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut out = String::new();
+    for c in rel.components() {
+        let std::path::Component::Normal(s) = c else {
+            return None;
+        };
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(s.to_str()?);
+    }
+    Some(out)
+}
+
+/// Walk `root` (or a sub-directory `start` of it) in parallel, reading and classifying every
+/// file. Directories are returned too. Entries with non-UTF-8 names are skipped (counted in the
+/// second return value). `progress` is called from this thread at most every 50 ms and at the
+/// end with `done: true`.
+pub fn walk(
+    root: &Path,
+    start: &Path,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<LoadedEntry>, usize), LoadError> {
+    let md = fs::metadata(root).map_err(|e| LoadError::Root {
+        path: root.to_path_buf(),
+        source: e,
+    })?;
+    if !md.is_dir() {
+        return Err(LoadError::NotADir(root.to_path_buf()));
+    }
+    let builder = walk_builder(start, opts);
+    let (tx, rx) = mpsc::channel::<Option<LoadedEntry>>();
+    let limit = opts.max_file_size;
+    let mut out = Vec::new();
+    let mut skipped = 0usize;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            builder.build_parallel().run(|| {
+                let tx = tx.clone();
+                Box::new(move |entry| {
+                    let Ok(entry) = entry else {
+                        return WalkState::Continue;
+                    };
+                    if entry.depth() == 0 {
+                        return WalkState::Continue;
+                    }
+                    let Some(path) = rel_path(root, entry.path()) else {
+                        let _ = tx.send(None);
+                        return WalkState::Continue;
+                    };
+                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                    let e = if is_dir {
+                        LoadedEntry {
+                            path,
+                            kind: NodeKind::Dir,
+                            content: None,
+                            len: 0,
+                            mtime: None,
+                        }
+                    } else {
+                        let (content, len, mtime) = read_classified(entry.path(), limit);
+                        LoadedEntry {
+                            path,
+                            kind: NodeKind::File,
+                            content: Some(content),
+                            len,
+                            mtime,
+                        }
+                    };
+                    if tx.send(Some(e)).is_err() {
+                        return WalkState::Quit;
+                    }
+                    WalkState::Continue
+                })
+            });
+        });
+        let mut p = Progress::default();
+        let mut last = Instant::now();
+        for e in rx {
+            match e {
+                None => skipped += 1,
+                Some(e) => {
+                    if e.kind == NodeKind::File {
+                        p.files += 1;
+                        p.bytes += e.len;
+                    }
+                    out.push(e);
+                }
+            }
+            if last.elapsed() >= Duration::from_millis(50) {
+                progress(p);
+                last = Instant::now();
+            }
+        }
+        p.done = true;
+        progress(p);
+    });
+    Ok((out, skipped))
+}
+
+/// Single-path ignore check for paths reported by the watcher, with the same rules as the walk.
+/// Ignore files are cached per directory; call [`IgnoreFilter::reload`] when one changes.
+pub struct IgnoreFilter {
+    root: PathBuf,
+    opts: LoadOptions,
+    matcher: ignore::IncrementalIgnore,
+}
+
+impl IgnoreFilter {
+    pub fn new(root: &Path, opts: &LoadOptions) -> Self {
+        let matcher = walk_builder(root, opts)
+            .build_matchers()
+            .into_iter()
+            .next()
+            .expect("one root");
+        IgnoreFilter {
+            root: root.to_path_buf(),
+            opts: opts.clone(),
+            matcher,
+        }
+    }
+    /// Drop cached ignore files (after a `.gitignore` / `.ignore` changed).
+    pub fn reload(&mut self) {
+        *self = IgnoreFilter::new(&self.root.clone(), &self.opts.clone());
+    }
+    /// Is the relative path excluded from the workspace?
+    pub fn is_ignored(&mut self, rel: &str, is_dir: bool) -> bool {
+        if rel.split('/').any(|c| self.opts.always_excluded(c)) {
+            return true;
+        }
+        // `matched` only looks at the path's own rules; check every ancestor dir as well.
+        let mut acc = String::new();
+        let comps: Vec<&str> = rel.split('/').collect();
+        for (i, c) in comps.iter().enumerate() {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(c);
+            let last = i + 1 == comps.len();
+            if self
+                .matcher
+                .matched(&acc, if last { is_dir } else { true })
+                .is_ignore()
+            {
+                return true;
+            }
+        }
+        false
+    }
+    /// Is this path an ignore file (whose change requires [`IgnoreFilter::reload`])?
+    pub fn is_ignore_file(rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        name == ".gitignore" || name == ".ignore"
+    }
+}

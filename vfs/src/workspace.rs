@@ -1,0 +1,940 @@
+//! The workspace: the file tree + one engine [`Document`] per text file, kept in agreement with
+//! the disk in both directions.
+//!
+//! Invariants (one writer owns a `Workspace`; readers take [`WorkspaceSnapshot`]s):
+//! * For every text file, `disk_text` is the content the sidecar last read from or wrote to
+//!   disk, and `disk_base` is a version of the document whose text is exactly `disk_text`.
+//! * An external change is diffed against `disk_text` and applied by the disk agent *at
+//!   `disk_base`* (`Document::edit_at`), so edits made meanwhile by editors and agents are
+//!   transformed, not overwritten. Afterwards `disk_base` is the version "old base + the disk
+//!   agent's edits" (the disk agent's last event), whose text is the new disk content.
+//! * The sidecar's own writes are recognised by content: reading back a file whose content
+//!   equals `disk_text` is a no-op. No timing window, no lost external edit.
+//! * A file is *dirty* when its document version differs from `disk_base`; [`Workspace::flush`]
+//!   writes dirty files whose text differs from `disk_text` (atomically), and a failed write
+//!   leaves the document and the dirty mark as they were and reports the error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{AgentId, Document, Edit, Frontier, RemoteVersion, Rope};
+
+use crate::diff::{diff_edits, TextEdit};
+use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
+use crate::load::{self, Content, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress};
+use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+use crate::tree::{
+    FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp,
+};
+
+/// Workspace settings.
+#[derive(Clone, Debug)]
+pub struct WorkspaceOptions {
+    pub load: LoadOptions,
+    /// Agent name used for edits that come from the disk.
+    pub disk_agent: String,
+    /// Agent name of this replica for tree events made locally (disk or API).
+    pub replica: String,
+}
+
+impl Default for WorkspaceOptions {
+    fn default() -> Self {
+        WorkspaceOptions {
+            load: LoadOptions::default(),
+            disk_agent: "disk".into(),
+            replica: "local".into(),
+        }
+    }
+}
+
+/// A workspace version: counts every change (tree event or document edit) made to this replica.
+pub type WsVersion = u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VfsError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error("no such file: {0}")]
+    NoFile(String),
+    #[error("`{path}` is not edited as text: {reason}")]
+    NotText { path: String, reason: NotTextReason },
+    #[error("edit rejected: {0}")]
+    Edit(#[from] engine::EditError),
+    #[error("bad version: {0}")]
+    Version(#[from] engine::VersionError),
+    #[error("unknown workspace version {0} (current is {1})")]
+    UnknownWsVersion(WsVersion, WsVersion),
+    #[error("io error on `{path}`: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// A text file: its document plus what the disk holds.
+pub struct TextFile {
+    pub doc: Document,
+    disk_agent: AgentId,
+    disk_text: Rope,
+    disk_base: Frontier,
+    /// Set when the disk content stopped being text (binary, too large...): the document is
+    /// kept, write-back is suspended until the disk holds text again.
+    disk_not_text: Option<NotTextReason>,
+    write_error: Option<String>,
+    /// Version right after loading (for snapshots at past workspace versions).
+    initial: Frontier,
+}
+
+impl TextFile {
+    fn new(disk_agent_name: &str, text: Rope) -> TextFile {
+        let mut doc = Document::new();
+        let disk_agent = doc.agent(disk_agent_name);
+        if text.len_chars() > 0 {
+            // Inserting at 0 of an empty document cannot fail.
+            let s = text.to_string();
+            let _ = doc.insert(disk_agent, 0, &s);
+        }
+        let disk_base = doc.version().clone();
+        // Share structure with the document's rope instead of keeping the loaded copy.
+        let disk_text = doc.snapshot();
+        drop(text);
+        TextFile {
+            doc,
+            disk_agent,
+            disk_text,
+            initial: disk_base.clone(),
+            disk_base,
+            disk_not_text: None,
+            write_error: None,
+        }
+    }
+    /// The last write-back error, if the last attempt failed.
+    pub fn write_error(&self) -> Option<&str> {
+        self.write_error.as_deref()
+    }
+    /// Content as last read from / written to disk.
+    pub fn disk_text(&self) -> &Rope {
+        &self.disk_text
+    }
+    pub fn is_dirty(&self) -> bool {
+        self.doc.version() != &self.disk_base
+    }
+    fn has_unseen(&self, seen: &SeenVersion) -> bool {
+        let mine = self.doc.remote_version(self.doc.version());
+        mine.iter()
+            .any(|(agent, seq)| seen.get(agent).is_none_or(|s| seq > s))
+    }
+}
+
+/// What the workspace holds for a node.
+pub enum FileState {
+    Dir,
+    Text(Box<TextFile>),
+    NotText { reason: NotTextReason, len: u64 },
+}
+
+/// What one batch of disk changes did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskReport {
+    pub created: Vec<String>,
+    pub deleted: Vec<String>,
+    pub renamed: Vec<(String, String)>,
+    /// Text files whose content changed on disk and was merged.
+    pub modified: Vec<String>,
+    /// Files that stopped being text on disk (their document is kept).
+    pub not_text: Vec<String>,
+    /// Events about our own writes or unchanged content.
+    pub unchanged: usize,
+}
+
+/// Result of a write-back pass.
+#[derive(Debug, Default)]
+pub struct FlushReport {
+    pub written: Vec<String>,
+    pub failed: Vec<(String, String)>,
+}
+
+struct JournalEntry {
+    version: WsVersion,
+    change: Change,
+}
+
+enum Change {
+    Tree(TreeEvent),
+    Doc(FileId, Frontier),
+}
+
+/// The whole workspace. Owned by one thread; share [`WorkspaceSnapshot`]s with others.
+pub struct Workspace {
+    root: PathBuf,
+    opts: WorkspaceOptions,
+    tree: FileTree,
+    author: TreeAuthor,
+    replica: Arc<str>,
+    files: Vec<Option<FileState>>,
+    dirty: BTreeSet<FileId>,
+    ignore: IgnoreFilter,
+    version: WsVersion,
+    journal: Vec<JournalEntry>,
+}
+
+fn seen_of(v: RemoteVersion) -> SeenVersion {
+    v
+}
+
+impl Workspace {
+    /// Load `root` (see [`crate::load::walk`]).
+    pub fn load(
+        root: &Path,
+        opts: WorkspaceOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Workspace, VfsError> {
+        let root = fs::canonicalize(root).map_err(|e| {
+            VfsError::Load(LoadError::Root {
+                path: root.to_path_buf(),
+                source: e,
+            })
+        })?;
+        let (entries, _skipped) = load::walk(&root, &root, &opts.load, progress)?;
+        let ignore = IgnoreFilter::new(&root, &opts.load);
+        let replica: Arc<str> = Arc::from(opts.replica.as_str());
+        let mut ws = Workspace {
+            root,
+            opts,
+            tree: FileTree::new(),
+            author: TreeAuthor::new(),
+            replica,
+            files: vec![Some(FileState::Dir)],
+            dirty: BTreeSet::new(),
+            ignore,
+            version: 0,
+            journal: Vec::new(),
+        };
+        ws.add_entries(entries, false);
+        Ok(ws)
+    }
+
+    /// Add walked entries as created nodes (parents before children).
+    fn add_entries(&mut self, mut entries: Vec<load::LoadedEntry>, report: bool) -> Vec<String> {
+        entries.sort_unstable_by(|a, b| {
+            let da = a.path.bytes().filter(|c| *c == b'/').count();
+            let db = b.path.bytes().filter(|c| *c == b'/').count();
+            da.cmp(&db).then_with(|| a.path.cmp(&b.path))
+        });
+        // Build the documents in parallel (the tree insertion below is serial).
+        let disk_agent = self.opts.disk_agent.clone();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(1);
+        let chunk = entries.len().div_ceil(threads).max(1);
+        let mut states: Vec<Option<FileState>> = Vec::with_capacity(entries.len());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = entries
+                .chunks_mut(chunk)
+                .map(|part| {
+                    let disk_agent = &disk_agent;
+                    s.spawn(move || {
+                        part.iter_mut()
+                            .map(|e| {
+                                Some(match e.content.take() {
+                                    None => FileState::Dir,
+                                    Some(Content::Text(rope)) => {
+                                        FileState::Text(Box::new(TextFile::new(disk_agent, rope)))
+                                    }
+                                    Some(Content::NotText(reason)) => {
+                                        FileState::NotText { reason, len: e.len }
+                                    }
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                states.extend(h.join().unwrap_or_default());
+            }
+        });
+        let mut created = Vec::new();
+        let hlc = self.author.clock.tick();
+        // One workspace version for the whole batch (a load is one step of history).
+        let mut first = true;
+        for (e, state) in entries.into_iter().zip(states) {
+            let Some(state) = state else { continue };
+            if self.tree.lookup(&e.path).is_some() {
+                continue;
+            }
+            let Ok((dir, name)) = crate::tree::split_path(&e.path) else {
+                continue;
+            };
+            let Some(parent) = self.tree.lookup(dir) else {
+                continue;
+            };
+            if self.tree.kind(parent) != Some(NodeKind::Dir) {
+                continue;
+            }
+            let node = self.author.new_node(&self.replica);
+            let ev = TreeEvent {
+                stamp: crate::tree::Stamp {
+                    hlc,
+                    agent: self.replica.clone(),
+                },
+                node,
+                op: TreeOp::Create {
+                    kind: e.kind,
+                    parent: self
+                        .tree
+                        .node_id(parent)
+                        .cloned()
+                        .unwrap_or_else(crate::tree::NodeId::root),
+                    name: name.to_string(),
+                },
+            };
+            self.tree.apply(&ev);
+            let f = self.tree.file_id(&ev.node).unwrap_or(FileId::ROOT);
+            self.tree.insert_visible(f, &e.path);
+            self.set_state(f, state);
+            if first {
+                self.record(Change::Tree(ev));
+                first = false;
+            } else {
+                self.journal.push(JournalEntry {
+                    version: self.version,
+                    change: Change::Tree(ev),
+                });
+            }
+            if report {
+                created.push(e.path);
+            }
+        }
+        self.refresh_tree();
+        created
+    }
+
+    fn set_state(&mut self, f: FileId, s: FileState) {
+        let i = f.0 as usize;
+        if self.files.len() <= i {
+            self.files.resize_with(i + 1, || None);
+        }
+        self.files[i] = Some(s);
+    }
+
+    fn record(&mut self, change: Change) {
+        self.version += 1;
+        self.journal.push(JournalEntry {
+            version: self.version,
+            change,
+        });
+    }
+
+    fn refresh_tree(&mut self) {
+        let files = &self.files;
+        self.tree
+            .refresh_with(|f, seen| match files.get(f.0 as usize) {
+                Some(Some(FileState::Text(t))) => t.has_unseen(seen),
+                _ => false,
+            });
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn tree(&self) -> &FileTree {
+        &self.tree
+    }
+    pub fn version(&self) -> WsVersion {
+        self.version
+    }
+    pub fn lookup(&self, path: &str) -> Option<FileId> {
+        self.tree.lookup(path)
+    }
+    pub fn path(&self, f: FileId) -> Option<&str> {
+        self.tree.path(f)
+    }
+    pub fn state(&self, f: FileId) -> Option<&FileState> {
+        self.files.get(f.0 as usize).and_then(|s| s.as_ref())
+    }
+    /// The text file behind `f`, if it is one.
+    pub fn text_file(&self, f: FileId) -> Option<&TextFile> {
+        match self.state(f)? {
+            FileState::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+    fn text_file_mut(&mut self, f: FileId) -> Result<&mut TextFile, VfsError> {
+        let path = self.tree.path(f).unwrap_or("?").to_string();
+        match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
+            Some(FileState::Text(t)) => Ok(t),
+            Some(FileState::NotText { reason, .. }) => Err(VfsError::NotText {
+                path,
+                reason: reason.clone(),
+            }),
+            _ => Err(VfsError::NoFile(path)),
+        }
+    }
+    /// Current text of a text file (O(1) clone).
+    pub fn text(&mut self, f: FileId) -> Option<Rope> {
+        match self.files.get_mut(f.0 as usize)?.as_mut()? {
+            FileState::Text(t) => Some(t.doc.snapshot()),
+            _ => None,
+        }
+    }
+    /// Number of visible files and directories.
+    pub fn len(&self) -> usize {
+        self.tree.visible().count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Files with unsaved changes.
+    pub fn dirty_files(&self) -> impl Iterator<Item = FileId> + '_ {
+        self.dirty.iter().copied()
+    }
+
+    /// Edits by `agent` made in sequence at `base` (`None`: the current version), transformed
+    /// over everything since (see `engine::Document::edit_at`). Returns the new version.
+    pub fn edit(
+        &mut self,
+        f: FileId,
+        agent: &str,
+        base: Option<&Frontier>,
+        edits: &[TextEdit],
+    ) -> Result<Frontier, VfsError> {
+        let t = self.text_file_mut(f)?;
+        let a = t.doc.agent(agent);
+        let base = base.cloned().unwrap_or_else(|| t.doc.version().clone());
+        let edits: Vec<Edit> = edits
+            .iter()
+            .map(|e| Edit {
+                range: e.range.clone(),
+                text: e.text.clone(),
+            })
+            .collect();
+        let out = t.doc.edit_at(a, &base, &edits)?;
+        self.dirty.insert(f);
+        self.record(Change::Doc(f, out.version.clone()));
+        Ok(out.version)
+    }
+
+    /// Local create of a text file (written on the next flush).
+    pub fn create_file(&mut self, path: &str, text: &str) -> Result<FileId, VfsError> {
+        self.ensure_dirs(path)?;
+        let (f, ev) =
+            self.tree
+                .local_create(&mut self.author, &self.replica, path, NodeKind::File)?;
+        self.set_state(
+            f,
+            FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, Rope::new()))),
+        );
+        self.record(Change::Tree(ev));
+        if !text.is_empty() {
+            self.edit(
+                f,
+                &self.opts.replica.clone(),
+                None,
+                &[TextEdit {
+                    range: 0..0,
+                    text: text.to_string(),
+                }],
+            )?;
+        }
+        self.dirty.insert(f);
+        Ok(f)
+    }
+
+    /// Local rename/move (also done on disk right away).
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), VfsError> {
+        self.ensure_dirs(to)?;
+        let ev = self
+            .tree
+            .local_move(&mut self.author, &self.replica, from, to)?;
+        self.record(Change::Tree(ev));
+        let (a, b) = (self.root.join(from), self.root.join(to));
+        if a.exists() {
+            fs::rename(&a, &b).map_err(|e| VfsError::Io { path: b, source: e })?;
+        }
+        Ok(())
+    }
+
+    /// Local delete of a file or directory tree (also on disk right away). Unsaved text is not
+    /// lost: the delete only covers what was on disk (see [`crate::tree`]); a file with edits
+    /// newer than its disk content stays.
+    pub fn delete(&mut self, path: &str) -> Result<(), VfsError> {
+        let files = &self.files;
+        let evs = self
+            .tree
+            .local_delete(&mut self.author, &self.replica, path, |f| {
+                seen_for_delete(files, f)
+            })?;
+        for ev in evs {
+            self.record(Change::Tree(ev));
+        }
+        self.refresh_tree();
+        let p = self.root.join(path);
+        if self.tree.lookup(path).is_none() {
+            let r = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            if let Err(e) = r {
+                if e.kind() != io::ErrorKind::NotFound {
+                    return Err(VfsError::Io { path: p, source: e });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_dirs(&mut self, path: &str) -> Result<(), VfsError> {
+        let (dir, _) = crate::tree::split_path(path)?;
+        if dir.is_empty() || self.tree.lookup(dir).is_some() {
+            return Ok(());
+        }
+        let mut acc = String::new();
+        for c in dir.split('/') {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(c);
+            if self.tree.lookup(&acc).is_none() {
+                let (f, ev) =
+                    self.tree
+                        .local_create(&mut self.author, &self.replica, &acc, NodeKind::Dir)?;
+                self.set_state(f, FileState::Dir);
+                self.record(Change::Tree(ev));
+            }
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ disk -> documents
+
+    /// Wait for one debounced batch from `watcher` and apply it.
+    pub fn poll_disk(
+        &mut self,
+        watcher: &mut dyn DiskWatcher,
+        timeout: Duration,
+    ) -> Option<DiskReport> {
+        let batch = watcher.next_batch(timeout)?;
+        Some(self.apply_disk_batch(&batch))
+    }
+
+    fn rel(&self, p: &Path) -> Option<String> {
+        load::rel_path(&self.root, p).filter(|r| !r.is_empty())
+    }
+
+    /// Apply a batch of disk changes: renames first (keeping file identity), then every touched
+    /// path is reconciled with what the disk holds now.
+    pub fn apply_disk_batch(&mut self, batch: &WatchBatch) -> DiskReport {
+        let mut rep = DiskReport::default();
+        if batch.paths.iter().any(|p| {
+            self.rel(p)
+                .is_some_and(|r| IgnoreFilter::is_ignore_file(&r))
+        }) {
+            self.ignore.reload();
+        }
+        if batch.rescan {
+            self.rescan(&mut rep);
+            self.refresh_tree();
+            return rep;
+        }
+        let mut done: BTreeSet<String> = BTreeSet::new();
+        for (from, to) in &batch.renames {
+            let (Some(fr), Some(tr)) = (self.rel(from), self.rel(to)) else {
+                continue;
+            };
+            let Some(f) = self.tree.lookup(&fr) else {
+                continue;
+            };
+            if from.symlink_metadata().is_ok() || to.symlink_metadata().is_err() {
+                continue; // not a plain move any more (e.g. a backup rename then a re-create)
+            }
+            if self
+                .ignore
+                .is_ignored(&tr, self.tree.kind(f) == Some(NodeKind::Dir))
+            {
+                continue; // handled as a delete below
+            }
+            if let Some(existing) = self.tree.lookup(&tr) {
+                // Moved over an existing file: that one is deleted (keeping unsaved text).
+                let files = &self.files;
+                if let Ok(evs) = self
+                    .tree
+                    .local_delete(&mut self.author, &self.replica, &tr, |g| {
+                        seen_for_delete(files, g)
+                    })
+                {
+                    for ev in evs {
+                        self.record(Change::Tree(ev));
+                    }
+                }
+                let _ = existing;
+                self.refresh_tree();
+            }
+            if self.ensure_dirs(&tr).is_err() {
+                continue;
+            }
+            match self
+                .tree
+                .local_move(&mut self.author, &self.replica, &fr, &tr)
+            {
+                Ok(ev) => {
+                    self.record(Change::Tree(ev));
+                    rep.renamed.push((fr.clone(), tr.clone()));
+                    done.insert(fr);
+                }
+                Err(_) => continue,
+            }
+        }
+        for p in &batch.paths {
+            let Some(rel) = self.rel(p) else { continue };
+            if done.contains(&rel) {
+                continue;
+            }
+            self.reconcile_path(&rel, p, &mut rep);
+        }
+        self.refresh_tree();
+        rep
+    }
+
+    /// Bring one path in line with the disk.
+    fn reconcile_path(&mut self, rel: &str, abs: &Path, rep: &mut DiskReport) {
+        if rel
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX))
+        {
+            return;
+        }
+        let md = abs.symlink_metadata();
+        let tracked = self.tree.lookup(rel);
+        match (md, tracked) {
+            (Err(_), None) => {}
+            (Err(_), Some(f)) => {
+                // Gone from disk. Only delete if the parent still agrees (a rename we handled
+                // moved it away already, then `lookup` would not find it).
+                let files = &self.files;
+                if let Ok(evs) = self
+                    .tree
+                    .local_delete(&mut self.author, &self.replica, rel, |g| {
+                        seen_for_delete(files, g)
+                    })
+                {
+                    for ev in evs {
+                        self.record(Change::Tree(ev));
+                    }
+                    let _ = f;
+                    rep.deleted.push(rel.to_string());
+                }
+                self.refresh_tree();
+            }
+            (Ok(md), tracked) => {
+                let is_dir = md.is_dir();
+                if self.ignore.is_ignored(rel, is_dir) {
+                    return;
+                }
+                let kind_now = if is_dir {
+                    NodeKind::Dir
+                } else {
+                    NodeKind::File
+                };
+                if let Some(f) = tracked {
+                    if self.tree.kind(f) != Some(kind_now) {
+                        // Type changed: delete the old node, then treat as new.
+                        let files = &self.files;
+                        if let Ok(evs) =
+                            self.tree
+                                .local_delete(&mut self.author, &self.replica, rel, |g| {
+                                    seen_for_delete(files, g)
+                                })
+                        {
+                            for ev in evs {
+                                self.record(Change::Tree(ev));
+                            }
+                        }
+                        self.refresh_tree();
+                        return self.reconcile_path(rel, abs, rep);
+                    }
+                    if !is_dir {
+                        self.reread_file(f, rel, abs, rep);
+                    }
+                    return;
+                }
+                if self.ensure_dirs(rel).is_err() {
+                    return;
+                }
+                if is_dir {
+                    // Walk it: files created before the watch on it was added have no event.
+                    let mut noop = |_p: Progress| {};
+                    if let Ok((entries, _)) =
+                        load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
+                    {
+                        let mut all = entries;
+                        all.push(load::LoadedEntry {
+                            path: rel.to_string(),
+                            kind: NodeKind::Dir,
+                            content: None,
+                            len: 0,
+                            mtime: None,
+                        });
+                        let created = self.add_entries(all, true);
+                        rep.created.extend(created);
+                    }
+                } else {
+                    let (content, len, mtime) =
+                        load::read_classified(abs, self.opts.load.max_file_size);
+                    let created = self.add_entries(
+                        vec![load::LoadedEntry {
+                            path: rel.to_string(),
+                            kind: NodeKind::File,
+                            content: Some(content),
+                            len,
+                            mtime,
+                        }],
+                        true,
+                    );
+                    rep.created.extend(created);
+                }
+            }
+        }
+    }
+
+    fn reread_file(&mut self, f: FileId, rel: &str, abs: &Path, rep: &mut DiskReport) {
+        let (content, len, _) = load::read_classified(abs, self.opts.load.max_file_size);
+        let disk_agent = self.opts.disk_agent.clone();
+        let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else {
+            return;
+        };
+        match (state, content) {
+            (FileState::Text(t), Content::Text(new)) => {
+                t.disk_not_text = None;
+                match apply_disk_text(t, new) {
+                    Some(v) => {
+                        rep.modified.push(rel.to_string());
+                        if t.is_dirty() {
+                            self.dirty.insert(f);
+                        }
+                        self.record(Change::Doc(f, v));
+                    }
+                    None => rep.unchanged += 1,
+                }
+            }
+            (FileState::Text(t), Content::NotText(reason)) => {
+                t.disk_not_text = Some(reason);
+                rep.not_text.push(rel.to_string());
+            }
+            (st @ FileState::NotText { .. }, Content::Text(new)) => {
+                *st = FileState::Text(Box::new(TextFile::new(&disk_agent, new)));
+                rep.modified.push(rel.to_string());
+            }
+            (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
+                *reason = r;
+                *l = len;
+                rep.unchanged += 1;
+            }
+            (FileState::Dir, _) => {}
+        }
+    }
+
+    /// Full rescan after lost events: reconcile every tracked path and every path on disk.
+    fn rescan(&mut self, rep: &mut DiskReport) {
+        let mut noop = |_p: Progress| {};
+        let root = self.root.clone();
+        let Ok((entries, _)) = load::walk(&root, &root, &self.opts.load, &mut noop) else {
+            return;
+        };
+        let on_disk: BTreeSet<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let tracked: Vec<String> = self.tree.visible().map(|(_, p)| p.to_string()).collect();
+        let mut paths: BTreeSet<String> = on_disk;
+        paths.extend(tracked);
+        for rel in paths {
+            let abs = root.join(&rel);
+            self.reconcile_path(&rel, &abs, rep);
+        }
+    }
+
+    // ------------------------------------------------------------------ documents -> disk
+
+    /// Write every dirty file whose text differs from the disk (atomically). Failures keep the
+    /// document and the dirty mark and are reported (retried on the next flush).
+    pub fn flush(&mut self) -> FlushReport {
+        let mut rep = FlushReport::default();
+        let dirty: Vec<FileId> = self.dirty.iter().copied().collect();
+        for f in dirty {
+            let Some(path) = self.tree.path(f).map(str::to_string) else {
+                // Not visible (deleted): nothing to write.
+                self.dirty.remove(&f);
+                continue;
+            };
+            let abs = self.root.join(&path);
+            let Some(Some(FileState::Text(t))) = self.files.get_mut(f.0 as usize) else {
+                self.dirty.remove(&f);
+                continue;
+            };
+            if t.disk_not_text.is_some() {
+                continue;
+            }
+            let text = t.doc.snapshot();
+            let version = t.doc.version().clone();
+            if text == t.disk_text && abs.exists() {
+                t.disk_base = version;
+                self.dirty.remove(&f);
+                continue;
+            }
+            let res = abs
+                .parent()
+                .map(fs::create_dir_all)
+                .unwrap_or(Ok(()))
+                .and_then(|_| atomic_write(&abs, text.to_string().as_bytes()));
+            match res {
+                Ok(()) => {
+                    t.disk_text = text;
+                    t.disk_base = version;
+                    t.write_error = None;
+                    self.dirty.remove(&f);
+                    rep.written.push(path);
+                }
+                Err(e) => {
+                    t.write_error = Some(e.to_string());
+                    rep.failed.push((path, e.to_string()));
+                }
+            }
+        }
+        rep
+    }
+
+    // ------------------------------------------------------------------ snapshots
+
+    /// A consistent snapshot of the whole workspace now: O(files) Arc/rope clones, no text copy.
+    pub fn snapshot(&mut self) -> WorkspaceSnapshot {
+        let mut files = Vec::with_capacity(self.files.len());
+        let visible: Vec<(FileId, Arc<str>)> = self
+            .tree
+            .visible()
+            .filter_map(|(f, _)| self.tree.path_arc(f).map(|p| (f, p)))
+            .collect();
+        for (f, path) in visible {
+            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
+                Some(FileState::Text(t)) => SnapContent::Text {
+                    text: t.doc.snapshot(),
+                    version: t.doc.version().clone(),
+                },
+                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
+                    reason: reason.clone(),
+                    len: *len,
+                },
+                Some(FileState::Dir) | None => SnapContent::Dir,
+            };
+            files.push(SnapFile {
+                id: f,
+                path,
+                content,
+            });
+        }
+        WorkspaceSnapshot::new(self.version, files)
+    }
+
+    /// Snapshot at a past workspace version: the tree replayed up to `v`, each document checked
+    /// out at its version as of `v`. Costs a replay; use [`Workspace::snapshot`] for "now".
+    pub fn snapshot_at(&mut self, v: WsVersion) -> Result<WorkspaceSnapshot, VfsError> {
+        if v > self.version {
+            return Err(VfsError::UnknownWsVersion(v, self.version));
+        }
+        if v == self.version {
+            return Ok(self.snapshot());
+        }
+        let mut tree = FileTree::new();
+        let mut doc_at: BTreeMap<FileId, Frontier> = BTreeMap::new();
+        for j in self.journal.iter().take_while(|j| j.version <= v) {
+            match &j.change {
+                Change::Tree(ev) => tree.apply(ev),
+                Change::Doc(f, fr) => {
+                    doc_at.insert(*f, fr.clone());
+                }
+            }
+        }
+        // The journal replays every tree event in the order it was applied, so the replayed
+        // tree interns the same FileIds as the live one.
+        let files = &self.files;
+        tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
+            Some(Some(FileState::Text(t))) => {
+                let fr = doc_at.get(&f).cloned().unwrap_or_else(|| t.initial.clone());
+                let rv = t.doc.remote_version(&fr);
+                rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
+            }
+            _ => false,
+        });
+        let mut out = Vec::new();
+        for (own, path) in tree.visible() {
+            let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
+                Some(FileState::Text(t)) => {
+                    let fr = doc_at
+                        .get(&own)
+                        .cloned()
+                        .unwrap_or_else(|| t.initial.clone());
+                    SnapContent::Text {
+                        text: t.doc.checkout(&fr)?,
+                        version: fr,
+                    }
+                }
+                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
+                    reason: reason.clone(),
+                    len: *len,
+                },
+                _ => SnapContent::Dir,
+            };
+            out.push(SnapFile {
+                id: own,
+                path: Arc::from(path),
+                content,
+            });
+        }
+        Ok(WorkspaceSnapshot::new(v, out))
+    }
+}
+
+/// The version a delete by this replica has "seen" for file `f`: what is on disk.
+fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
+    match files.get(f.0 as usize) {
+        Some(Some(FileState::Text(t))) => seen_of(t.doc.remote_version(&t.disk_base)),
+        _ => SeenVersion::new(),
+    }
+}
+
+/// Merge new disk content into a text file. Returns the new document version, or `None` when
+/// the content is what we already knew (e.g. our own write).
+fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
+    if new == t.disk_text {
+        return None;
+    }
+    let old_s = t.disk_text.to_string();
+    let new_s = new.to_string();
+    let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
+        .into_iter()
+        .map(|e| Edit {
+            range: e.range,
+            text: e.text,
+        })
+        .collect();
+    let before = t.doc.oplog().len();
+    match t.doc.edit_at(t.disk_agent, &t.disk_base, &edits) {
+        Ok(out) => {
+            let after = t.doc.oplog().len();
+            if after > before {
+                t.disk_base = Frontier::single(after - 1);
+            }
+            t.disk_text = new;
+            Some(out.version)
+        }
+        Err(_) => {
+            // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
+            let mut fresh = TextFile::new(&String::from("disk"), new);
+            std::mem::swap(t, &mut fresh);
+            Some(t.doc.version().clone())
+        }
+    }
+}
