@@ -877,6 +877,9 @@ fn dt_rows(opts: &Opts, want: &dyn Fn(char) -> bool, rows: &mut Vec<Row>) {
             );
             let ours_bytes = ours::encode(&doc);
             drop(doc);
+            if let Some(bytes) = &ours_bytes {
+                assert_eq!(ours::text(&mut ours::decode(bytes)), ours_text, "ours decode: {name}");
+            }
             let dt_bytes = dt_oplog.encode(ENCODE_FULL);
             if want('d') {
                 rows.push(Row {
