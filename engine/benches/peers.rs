@@ -707,8 +707,13 @@ fn main() {
     println!();
     print_table(&rows);
     println!();
+    // Other work on the machine skews the figures; say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
     println!(
-        "(whole run {:.0} s; {}; {} cores)",
+        "(whole run {:.0} s; {}; {} cores, load average {load} at the end)",
         started.elapsed().as_secs_f64(),
         if opts.quick {
             "--quick: one run per cell"
@@ -878,7 +883,11 @@ fn dt_rows(opts: &Opts, want: &dyn Fn(char) -> bool, rows: &mut Vec<Row>) {
             let ours_bytes = ours::encode(&doc);
             drop(doc);
             if let Some(bytes) = &ours_bytes {
-                assert_eq!(ours::text(&mut ours::decode(bytes)), ours_text, "ours decode: {name}");
+                assert_eq!(
+                    ours::text(&mut ours::decode(bytes)),
+                    ours_text,
+                    "ours decode: {name}"
+                );
             }
             let dt_bytes = dt_oplog.encode(ENCODE_FULL);
             if want('d') {
