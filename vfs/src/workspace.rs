@@ -77,36 +77,27 @@ pub enum VfsError {
 /// A text file: its document plus what the disk holds.
 pub struct TextFile {
     pub doc: Document,
-    disk_agent: AgentId,
+    /// The disk agent's id in `doc`, registered on the first change read from disk (a file as
+    /// loaded is the document's base text, with no events and no agents).
+    disk_agent: Option<AgentId>,
     disk_text: Rope,
     disk_base: Frontier,
     /// Set when the disk content stopped being text (binary, too large...): the document is
     /// kept, write-back is suspended until the disk holds text again.
     disk_not_text: Option<NotTextReason>,
     write_error: Option<String>,
-    /// Version right after loading (for snapshots at past workspace versions).
-    initial: Frontier,
 }
 
 impl TextFile {
-    fn new(disk_agent_name: &str, text: Rope) -> TextFile {
-        let mut doc = Document::new();
-        let disk_agent = doc.agent(disk_agent_name);
-        if text.len_chars() > 0 {
-            // Inserting at 0 of an empty document cannot fail.
-            let s = text.to_string();
-            let _ = doc.insert(disk_agent, 0, &s);
-        }
-        let disk_base = doc.version().clone();
-        // Share structure with the document's rope instead of keeping the loaded copy.
-        let disk_text = doc.snapshot();
-        drop(text);
+    /// A document whose root version holds `text` (no events): the rope is shared by the
+    /// log's base, the live text and `disk_text`, so a loaded file costs one copy of its text.
+    fn new(text: Rope) -> TextFile {
+        let doc = Document::from_text(text.clone());
         TextFile {
             doc,
-            disk_agent,
-            disk_text,
-            initial: disk_base.clone(),
-            disk_base,
+            disk_agent: None,
+            disk_text: text,
+            disk_base: Frontier::root(),
             disk_not_text: None,
             write_error: None,
         }
@@ -224,40 +215,17 @@ impl Workspace {
             let db = b.path.bytes().filter(|c| *c == b'/').count();
             da.cmp(&db).then_with(|| a.path.cmp(&b.path))
         });
-        // Build the documents in parallel (the tree insertion below is serial).
-        let disk_agent = self.opts.disk_agent.clone();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .max(1);
-        let chunk = entries.len().div_ceil(threads).max(1);
-        let mut states: Vec<Option<FileState>> = Vec::with_capacity(entries.len());
-        std::thread::scope(|s| {
-            let handles: Vec<_> = entries
-                .chunks_mut(chunk)
-                .map(|part| {
-                    let disk_agent = &disk_agent;
-                    s.spawn(move || {
-                        part.iter_mut()
-                            .map(|e| {
-                                Some(match e.content.take() {
-                                    None => FileState::Dir,
-                                    Some(Content::Text(rope)) => {
-                                        FileState::Text(Box::new(TextFile::new(disk_agent, rope)))
-                                    }
-                                    Some(Content::NotText(reason)) => {
-                                        FileState::NotText { reason, len: e.len }
-                                    }
-                                })
-                            })
-                            .collect::<Vec<_>>()
-                    })
+        // Documents are cheap to build (the loaded rope becomes the base text, no events).
+        let states: Vec<Option<FileState>> = entries
+            .iter_mut()
+            .map(|e| {
+                Some(match e.content.take() {
+                    None => FileState::Dir,
+                    Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
+                    Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
                 })
-                .collect();
-            for h in handles {
-                states.extend(h.join().unwrap_or_default());
-            }
-        });
+            })
+            .collect();
         let mut created = Vec::new();
         let hlc = self.author.clock.tick();
         // One workspace version for the whole batch (a load is one step of history).
@@ -425,10 +393,7 @@ impl Workspace {
         let (f, ev) =
             self.tree
                 .local_create(&mut self.author, &self.replica, path, NodeKind::File)?;
-        self.set_state(
-            f,
-            FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, Rope::new()))),
-        );
+        self.set_state(f, FileState::Text(Box::new(TextFile::new(Rope::new()))));
         self.record(Change::Tree(ev));
         if !text.is_empty() {
             self.edit(
@@ -712,7 +677,7 @@ impl Workspace {
         match (state, content) {
             (FileState::Text(t), Content::Text(new)) => {
                 t.disk_not_text = None;
-                match apply_disk_text(t, new) {
+                match apply_disk_text(t, &disk_agent, new) {
                     Some(v) => {
                         rep.modified.push(rel.to_string());
                         if t.is_dirty() {
@@ -728,7 +693,7 @@ impl Workspace {
                 rep.not_text.push(rel.to_string());
             }
             (st @ FileState::NotText { .. }, Content::Text(new)) => {
-                *st = FileState::Text(Box::new(TextFile::new(&disk_agent, new)));
+                *st = FileState::Text(Box::new(TextFile::new(new)));
                 rep.modified.push(rel.to_string());
             }
             (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
@@ -862,7 +827,7 @@ impl Workspace {
         let files = &self.files;
         tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
             Some(Some(FileState::Text(t))) => {
-                let fr = doc_at.get(&f).cloned().unwrap_or_else(|| t.initial.clone());
+                let fr = doc_at.get(&f).cloned().unwrap_or_else(|| Frontier::root());
                 let rv = t.doc.remote_version(&fr);
                 rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
             }
@@ -875,7 +840,7 @@ impl Workspace {
                     let fr = doc_at
                         .get(&own)
                         .cloned()
-                        .unwrap_or_else(|| t.initial.clone());
+                        .unwrap_or_else(|| Frontier::root());
                     SnapContent::Text {
                         text: t.doc.checkout(&fr)?,
                         version: fr,
@@ -907,7 +872,7 @@ fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
 
 /// Merge new disk content into a text file. Returns the new document version, or `None` when
 /// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
+fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Rope) -> Option<Frontier> {
     if new == t.disk_text {
         return None;
     }
@@ -921,7 +886,8 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
         })
         .collect();
     let before = t.doc.oplog().len();
-    match t.doc.edit_at(t.disk_agent, &t.disk_base, &edits) {
+    let agent = *t.disk_agent.get_or_insert_with(|| t.doc.agent(disk_agent));
+    match t.doc.edit_at(agent, &t.disk_base, &edits) {
         Ok(out) => {
             let after = t.doc.oplog().len();
             if after > before {
@@ -932,7 +898,7 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
         }
         Err(_) => {
             // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
-            let mut fresh = TextFile::new(&String::from("disk"), new);
+            let mut fresh = TextFile::new(new);
             std::mem::swap(t, &mut fresh);
             Some(t.doc.version().clone())
         }
