@@ -5,10 +5,12 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
-use ignore::{WalkBuilder, WalkState};
+use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 use ropey::Rope;
 
 use crate::tree::NodeKind;
@@ -144,13 +146,7 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
 pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemTime>) {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
-        Err(e) => {
-            return (
-                Content::NotText(NotTextReason::Unreadable(e.to_string())),
-                0,
-                None,
-            )
-        }
+        Err(e) => return unreadable(e, 0, None),
     };
     let mtime = md.modified().ok();
     if md.file_type().is_symlink() {
@@ -160,25 +156,78 @@ pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemT
         return (Content::NotText(NotTextReason::Special), md.len(), mtime);
     }
     if md.len() > limit {
-        return (
-            Content::NotText(NotTextReason::TooLarge {
-                size: md.len(),
-                limit,
-            }),
-            md.len(),
-            mtime,
-        );
+        return too_large(md.len(), limit, mtime);
     }
-    let mut buf = Vec::with_capacity(md.len() as usize);
+    match fs::File::open(path) {
+        Ok(f) => read_open(f, md.len(), limit, mtime),
+        Err(e) => unreadable(e, md.len(), mtime),
+    }
+}
+
+/// [`read_classified`] for a walked entry whose directory listing already says what it is:
+/// a regular file is opened directly (one `fstat` on the open file instead of a path lookup).
+fn read_walked(
+    path: &Path,
+    ft: Option<fs::FileType>,
+    limit: u64,
+) -> (Content, u64, Option<SystemTime>) {
+    if !ft.is_some_and(|t| t.is_file()) {
+        return read_classified(path, limit);
+    }
+    let f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return unreadable(e, 0, None),
+    };
+    let md = match f.metadata() {
+        Ok(md) => md,
+        Err(e) => return unreadable(e, 0, None),
+    };
+    let mtime = md.modified().ok();
+    if !md.is_file() {
+        // Replaced since the directory was listed.
+        return (Content::NotText(NotTextReason::Special), md.len(), mtime);
+    }
+    if md.len() > limit {
+        return too_large(md.len(), limit, mtime);
+    }
+    read_open(f, md.len(), limit, mtime)
+}
+
+fn unreadable(
+    e: std::io::Error,
+    len: u64,
+    mtime: Option<SystemTime>,
+) -> (Content, u64, Option<SystemTime>) {
+    (
+        Content::NotText(NotTextReason::Unreadable(e.to_string())),
+        len,
+        mtime,
+    )
+}
+
+fn too_large(
+    size: u64,
+    limit: u64,
+    mtime: Option<SystemTime>,
+) -> (Content, u64, Option<SystemTime>) {
+    (
+        Content::NotText(NotTextReason::TooLarge { size, limit }),
+        size,
+        mtime,
+    )
+}
+
+fn read_open(
+    f: fs::File,
+    len: u64,
+    limit: u64,
+    mtime: Option<SystemTime>,
+) -> (Content, u64, Option<SystemTime>) {
+    let mut buf = Vec::with_capacity(len as usize);
     // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
-    let res = fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut buf));
-    match res {
+    match f.take(limit + 1).read_to_end(&mut buf) {
         Ok(n) => (classify(buf, limit), n as u64, mtime),
-        Err(e) => (
-            Content::NotText(NotTextReason::Unreadable(e.to_string())),
-            md.len(),
-            mtime,
-        ),
+        Err(e) => unreadable(e, len, mtime),
     }
 }
 
@@ -225,10 +274,96 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     Some(out)
 }
 
+/// Per-thread visitor of the parallel walk: reads and classifies entries into a local batch,
+/// handed over when the walker drops it (no per-entry channel traffic).
+struct Collector<'a> {
+    root: &'a Path,
+    limit: u64,
+    batch: Vec<LoadedEntry>,
+    skipped: usize,
+    shared: &'a Shared,
+}
+
+#[derive(Default)]
+struct Shared {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    batches: Mutex<(Vec<Vec<LoadedEntry>>, usize)>,
+}
+
+impl ParallelVisitor for Collector<'_> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
+        let Ok(entry) = entry else {
+            return WalkState::Continue;
+        };
+        if entry.depth() == 0 {
+            return WalkState::Continue;
+        }
+        let Some(path) = rel_path(self.root, entry.path()) else {
+            self.skipped += 1;
+            return WalkState::Continue;
+        };
+        let ft = entry.file_type();
+        if ft.is_some_and(|t| t.is_dir()) {
+            self.batch.push(LoadedEntry {
+                path,
+                kind: NodeKind::Dir,
+                content: None,
+                len: 0,
+                mtime: None,
+            });
+        } else {
+            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit);
+            self.shared.files.fetch_add(1, Ordering::Relaxed);
+            self.shared.bytes.fetch_add(len, Ordering::Relaxed);
+            self.batch.push(LoadedEntry {
+                path,
+                kind: NodeKind::File,
+                content: Some(content),
+                len,
+                mtime,
+            });
+        }
+        WalkState::Continue
+    }
+}
+
+impl Drop for Collector<'_> {
+    fn drop(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        let mut g = self
+            .shared
+            .batches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        g.0.push(batch);
+        g.1 += self.skipped;
+    }
+}
+
+struct CollectorBuilder<'a> {
+    root: &'a Path,
+    limit: u64,
+    shared: &'a Shared,
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for CollectorBuilder<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Collector {
+            root: self.root,
+            limit: self.limit,
+            batch: Vec::new(),
+            skipped: 0,
+            shared: self.shared,
+        })
+    }
+}
+
 /// Walk `root` (or a sub-directory `start` of it) in parallel, reading and classifying every
-/// file. Directories are returned too. Entries with non-UTF-8 names are skipped (counted in the
-/// second return value). `progress` is called from this thread at most every 50 ms and at the
-/// end with `done: true`.
+/// file. Directories are returned too; entries come sorted by path (so every directory comes
+/// before what it contains). Entries with non-UTF-8 names are skipped (counted in the second
+/// return value). `progress` is called from this thread at most every 50 ms and at the end
+/// with `done: true`.
 pub fn walk(
     root: &Path,
     start: &Path,
@@ -243,71 +378,40 @@ pub fn walk(
         return Err(LoadError::NotADir(root.to_path_buf()));
     }
     let builder = walk_builder(start, opts);
-    let (tx, rx) = mpsc::channel::<Option<LoadedEntry>>();
-    let limit = opts.max_file_size;
-    let mut out = Vec::new();
-    let mut skipped = 0usize;
+    let shared = Shared::default();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
+        let shared = &shared;
         s.spawn(move || {
-            builder.build_parallel().run(|| {
-                let tx = tx.clone();
-                Box::new(move |entry| {
-                    let Ok(entry) = entry else {
-                        return WalkState::Continue;
-                    };
-                    if entry.depth() == 0 {
-                        return WalkState::Continue;
-                    }
-                    let Some(path) = rel_path(root, entry.path()) else {
-                        let _ = tx.send(None);
-                        return WalkState::Continue;
-                    };
-                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                    let e = if is_dir {
-                        LoadedEntry {
-                            path,
-                            kind: NodeKind::Dir,
-                            content: None,
-                            len: 0,
-                            mtime: None,
-                        }
-                    } else {
-                        let (content, len, mtime) = read_classified(entry.path(), limit);
-                        LoadedEntry {
-                            path,
-                            kind: NodeKind::File,
-                            content: Some(content),
-                            len,
-                            mtime,
-                        }
-                    };
-                    if tx.send(Some(e)).is_err() {
-                        return WalkState::Quit;
-                    }
-                    WalkState::Continue
-                })
+            builder.build_parallel().visit(&mut CollectorBuilder {
+                root,
+                limit: opts.max_file_size,
+                shared,
             });
+            drop(done_tx);
         });
-        let mut p = Progress::default();
-        let mut last = Instant::now();
-        for e in rx {
-            match e {
-                None => skipped += 1,
-                Some(e) => {
-                    if e.kind == NodeKind::File {
-                        p.files += 1;
-                        p.bytes += e.len;
-                    }
-                    out.push(e);
-                }
-            }
-            if last.elapsed() >= Duration::from_millis(50) {
-                progress(p);
-                last = Instant::now();
-            }
+        let snapshot = || Progress {
+            files: shared.files.load(Ordering::Relaxed),
+            bytes: shared.bytes.load(Ordering::Relaxed),
+            done: false,
+        };
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
+            progress(snapshot());
         }
-        p.done = true;
-        progress(p);
+    });
+    let (batches, skipped) = shared
+        .batches
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+    for b in batches {
+        out.extend(b);
+    }
+    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    progress(Progress {
+        files: shared.files.load(Ordering::Relaxed),
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        done: true,
     });
     Ok((out, skipped))
 }

@@ -170,6 +170,42 @@ pub struct Workspace {
     ignore: IgnoreFilter,
     version: WsVersion,
     journal: Vec<JournalEntry>,
+    listing: Listing,
+}
+
+/// The persistent, path-sorted listing that snapshots share (see [`Workspace::snapshot`]).
+///
+/// Invariant: after [`Workspace::sync_listing`], `files` holds one entry per visible node
+/// (root excluded), sorted by path, with the node's current content; `paths[f]` is the path
+/// under which `f` appears in `files`. Between syncs, every file whose content changed is in
+/// `stale` (once, `marked[f]` set), and any view change bumps the tree's generation.
+#[derive(Default)]
+struct Listing {
+    files: imbl::Vector<SnapFile>,
+    paths: Vec<Option<Arc<str>>>,
+    stale: Vec<FileId>,
+    marked: Vec<bool>,
+    tree_gen: u64,
+}
+
+impl Listing {
+    fn mark(&mut self, f: FileId) {
+        let i = f.0 as usize;
+        if self.marked.len() <= i {
+            self.marked.resize(i + 1, false);
+        }
+        if !self.marked[i] {
+            self.marked[i] = true;
+            self.stale.push(f);
+        }
+    }
+    fn set_path(&mut self, f: FileId, p: Option<Arc<str>>) {
+        let i = f.0 as usize;
+        if self.paths.len() <= i {
+            self.paths.resize(i + 1, None);
+        }
+        self.paths[i] = p;
+    }
 }
 
 fn seen_of(v: RemoteVersion) -> SeenVersion {
@@ -203,6 +239,7 @@ impl Workspace {
             ignore,
             version: 0,
             journal: Vec::new(),
+            listing: Listing::default(),
         };
         ws.add_entries(entries, false);
         Ok(ws)
@@ -210,61 +247,75 @@ impl Workspace {
 
     /// Add walked entries as created nodes (parents before children).
     fn add_entries(&mut self, mut entries: Vec<load::LoadedEntry>, report: bool) -> Vec<String> {
-        entries.sort_unstable_by(|a, b| {
-            let da = a.path.bytes().filter(|c| *c == b'/').count();
-            let db = b.path.bytes().filter(|c| *c == b'/').count();
-            da.cmp(&db).then_with(|| a.path.cmp(&b.path))
-        });
-        // Documents are cheap to build (the loaded rope becomes the base text, no events).
-        let states: Vec<Option<FileState>> = entries
-            .iter_mut()
-            .map(|e| {
-                Some(match e.content.take() {
-                    None => FileState::Dir,
-                    Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
-                    Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
-                })
-            })
-            .collect();
+        // Parents before children: a path sorts before every path it is a prefix of
+        // (entries from `load::walk` are sorted already, which this sort detects in O(n)).
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut created = Vec::new();
         let hlc = self.author.clock.tick();
         // One workspace version for the whole batch (a load is one step of history).
         let mut first = true;
-        for (e, state) in entries.into_iter().zip(states) {
-            let Some(state) = state else { continue };
-            if self.tree.lookup(&e.path).is_some() {
+        // Consecutive entries mostly share their directory: remember the last one.
+        let mut last_dir: Option<(String, FileId, crate::tree::NodeId)> = None;
+        // Loading into an empty workspace: the walk's paths are unique and sorted, so the
+        // listing is built by appending, and no path can exist yet.
+        let fresh = self.tree.len_nodes() == 1 && self.listing.files.is_empty();
+        for mut e in entries {
+            if !fresh && self.tree.lookup(&e.path).is_some() {
                 continue;
             }
             let Ok((dir, name)) = crate::tree::split_path(&e.path) else {
                 continue;
             };
-            let Some(parent) = self.tree.lookup(dir) else {
-                continue;
+            let parent_node = match &last_dir {
+                Some((d, _, n)) if d == dir => n.clone(),
+                _ => {
+                    let Some(parent) = self.tree.lookup(dir) else {
+                        continue;
+                    };
+                    if self.tree.kind(parent) != Some(NodeKind::Dir) {
+                        continue;
+                    }
+                    let Some(n) = self.tree.node_id(parent).cloned() else {
+                        continue;
+                    };
+                    last_dir = Some((dir.to_string(), parent, n.clone()));
+                    n
+                }
             };
-            if self.tree.kind(parent) != Some(NodeKind::Dir) {
-                continue;
-            }
-            let node = self.author.new_node(&self.replica);
             let ev = TreeEvent {
                 stamp: crate::tree::Stamp {
                     hlc,
                     agent: self.replica.clone(),
                 },
-                node,
+                node: self.author.new_node(&self.replica),
                 op: TreeOp::Create {
                     kind: e.kind,
-                    parent: self
-                        .tree
-                        .node_id(parent)
-                        .cloned()
-                        .unwrap_or_else(crate::tree::NodeId::root),
+                    parent: parent_node,
                     name: name.to_string(),
                 },
             };
-            self.tree.apply(&ev);
-            let f = self.tree.file_id(&ev.node).unwrap_or(FileId::ROOT);
-            self.tree.insert_visible(f, &e.path);
-            self.set_state(f, state);
+            let f = self.tree.create_visible(&ev, &e.path);
+            // Documents are cheap to build: the loaded rope becomes the base text, no events.
+            let mut state = match e.content.take() {
+                None => FileState::Dir,
+                Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
+                Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
+            };
+            if fresh {
+                let path = self.tree.path_arc(f);
+                if let Some(p) = &path {
+                    self.listing.files.push_back(SnapFile {
+                        id: f,
+                        path: p.clone(),
+                        content: snap_content(&mut state),
+                    });
+                }
+                self.listing.set_path(f, path);
+                self.files_resize(f);
+                self.files[f.0 as usize] = Some(state);
+            } else {
+                self.set_state(f, state);
+            }
             if first {
                 self.record(Change::Tree(ev));
                 first = false;
@@ -279,18 +330,29 @@ impl Workspace {
             }
         }
         self.refresh_tree();
+        if fresh {
+            self.listing.tree_gen = self.tree.view_generation();
+        }
         created
     }
 
-    fn set_state(&mut self, f: FileId, s: FileState) {
+    fn files_resize(&mut self, f: FileId) {
         let i = f.0 as usize;
         if self.files.len() <= i {
             self.files.resize_with(i + 1, || None);
         }
-        self.files[i] = Some(s);
+    }
+
+    fn set_state(&mut self, f: FileId, s: FileState) {
+        self.files_resize(f);
+        self.files[f.0 as usize] = Some(s);
+        self.listing.mark(f);
     }
 
     fn record(&mut self, change: Change) {
+        if let Change::Doc(f, _) = &change {
+            self.listing.mark(*f);
+        }
         self.version += 1;
         self.journal.push(JournalEntry {
             version: self.version,
@@ -695,11 +757,17 @@ impl Workspace {
             (st @ FileState::NotText { .. }, Content::Text(new)) => {
                 *st = FileState::Text(Box::new(TextFile::new(new)));
                 rep.modified.push(rel.to_string());
+                self.record(Change::Doc(f, Frontier::root()));
             }
             (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
-                *reason = r;
-                *l = len;
-                rep.unchanged += 1;
+                if *reason == r && *l == len {
+                    rep.unchanged += 1;
+                } else {
+                    *reason = r;
+                    *l = len;
+                    rep.not_text.push(rel.to_string());
+                    self.record(Change::Doc(f, Frontier::root()));
+                }
             }
             (FileState::Dir, _) => {}
         }
@@ -774,33 +842,84 @@ impl Workspace {
 
     // ------------------------------------------------------------------ snapshots
 
-    /// A consistent snapshot of the whole workspace now: O(files) Arc/rope clones, no text copy.
+    /// A consistent snapshot of the whole workspace now (one workspace version for every
+    /// file). O(1) plus the catch-up of the persistent listing: O(log n) per file changed since
+    /// the last snapshot, and one pointer comparison per node if the tree changed. No text,
+    /// path or entry is copied; the snapshot is `Send + Sync` and unaffected by later edits.
     pub fn snapshot(&mut self) -> WorkspaceSnapshot {
-        let mut files = Vec::with_capacity(self.files.len());
-        let visible: Vec<(FileId, Arc<str>)> = self
-            .tree
-            .visible()
-            .filter_map(|(f, _)| self.tree.path_arc(f).map(|p| (f, p)))
-            .collect();
-        for (f, path) in visible {
-            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
-                Some(FileState::Text(t)) => SnapContent::Text {
-                    text: t.doc.snapshot(),
-                    version: t.doc.version().clone(),
-                },
-                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
-                    reason: reason.clone(),
-                    len: *len,
-                },
-                Some(FileState::Dir) | None => SnapContent::Dir,
-            };
-            files.push(SnapFile {
-                id: f,
-                path,
-                content,
-            });
+        self.sync_listing();
+        WorkspaceSnapshot::shared(self.version, &self.listing.files)
+    }
+
+    /// Bring the persistent listing up to date (see [`Listing`]).
+    fn sync_listing(&mut self) {
+        let mut changed = std::mem::take(&mut self.listing.stale);
+        let gen = self.tree.view_generation();
+        if gen != self.listing.tree_gen {
+            self.listing.tree_gen = gen;
+            let n = self.tree.len_nodes().max(self.listing.paths.len());
+            for i in 1..n {
+                let f = FileId(i as u32);
+                let now = self.tree.path_arc(f);
+                let before = self.listing.paths.get(i).and_then(|p| p.as_ref());
+                let same = match (before, &now) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                    _ => false,
+                };
+                if !same && !self.listing.marked.get(i).copied().unwrap_or(false) {
+                    changed.push(f);
+                }
+            }
         }
-        WorkspaceSnapshot::new(self.version, files)
+        for f in &changed {
+            if let Some(m) = self.listing.marked.get_mut(f.0 as usize) {
+                *m = false;
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        // 1. Entries whose path changed leave their old place first (a path can pass from one
+        //    node to another within one batch: a -> b, c -> a).
+        for f in &changed {
+            let i = f.0 as usize;
+            let now = self.tree.path_arc(*f);
+            let Some(old) = self.listing.paths.get(i).cloned().flatten() else {
+                continue;
+            };
+            if now.as_deref() == Some(&*old) {
+                continue;
+            }
+            if let Ok(ix) = crate::snapshot::search(&self.listing.files, &old) {
+                if self.listing.files[ix].id == *f {
+                    self.listing.files.remove(ix);
+                }
+            }
+            self.listing.set_path(*f, None);
+        }
+        // 2. Current entries of the changed nodes.
+        for f in changed {
+            let Some(path) = self.tree.path_arc(f).filter(|_| f != FileId::ROOT) else {
+                continue;
+            };
+            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
+                Some(st) => snap_content(st),
+                None => SnapContent::Dir,
+            };
+            let entry = SnapFile {
+                id: f,
+                path: path.clone(),
+                content,
+            };
+            match crate::snapshot::search(&self.listing.files, &path) {
+                Ok(ix) => {
+                    self.listing.files.set(ix, entry);
+                }
+                Err(ix) => self.listing.files.insert(ix, entry),
+            }
+            self.listing.set_path(f, Some(path));
+        }
     }
 
     /// Snapshot at a past workspace version: the tree replayed up to `v`, each document checked
@@ -827,7 +946,7 @@ impl Workspace {
         let files = &self.files;
         tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
             Some(Some(FileState::Text(t))) => {
-                let fr = doc_at.get(&f).cloned().unwrap_or_else(|| Frontier::root());
+                let fr = doc_at.get(&f).cloned().unwrap_or_else(Frontier::root);
                 let rv = t.doc.remote_version(&fr);
                 rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
             }
@@ -837,10 +956,7 @@ impl Workspace {
         for (own, path) in tree.visible() {
             let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
                 Some(FileState::Text(t)) => {
-                    let fr = doc_at
-                        .get(&own)
-                        .cloned()
-                        .unwrap_or_else(|| Frontier::root());
+                    let fr = doc_at.get(&own).cloned().unwrap_or_else(Frontier::root);
                     SnapContent::Text {
                         text: t.doc.checkout(&fr)?,
                         version: fr,
@@ -859,6 +975,21 @@ impl Workspace {
             });
         }
         Ok(WorkspaceSnapshot::new(v, out))
+    }
+}
+
+/// What a snapshot shows for a node's state (rope and version shared, not copied).
+fn snap_content(st: &mut FileState) -> SnapContent {
+    match st {
+        FileState::Text(t) => SnapContent::Text {
+            text: t.doc.snapshot(),
+            version: t.doc.version().clone(),
+        },
+        FileState::NotText { reason, len } => SnapContent::NotText {
+            reason: reason.clone(),
+            len: *len,
+        },
+        FileState::Dir => SnapContent::Dir,
     }
 }
 
