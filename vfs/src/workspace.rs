@@ -106,6 +106,11 @@ impl TextFile {
     pub fn write_error(&self) -> Option<&str> {
         self.write_error.as_deref()
     }
+    /// Why the disk content is not text any more (binary, grew past the size limit...), if so:
+    /// the document is kept and write-back is suspended until the disk holds text again.
+    pub fn disk_not_text(&self) -> Option<&NotTextReason> {
+        self.disk_not_text.as_ref()
+    }
     /// Content as last read from / written to disk.
     pub fn disk_text(&self) -> &Rope {
         &self.disk_text
