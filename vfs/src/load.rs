@@ -125,6 +125,10 @@ pub enum LoadError {
 
 /// Classify raw bytes: text (as a rope) or the reason it is not text.
 pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
+    classify_slice(&bytes, limit)
+}
+
+fn classify_slice(bytes: &[u8], limit: u64) -> Content {
     if bytes.len() as u64 > limit {
         return Content::NotText(NotTextReason::TooLarge {
             size: bytes.len() as u64,
@@ -134,10 +138,10 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
     if bytes[..bytes.len().min(8000)].contains(&0) {
         return Content::NotText(NotTextReason::Binary);
     }
-    match String::from_utf8(bytes) {
-        Ok(s) => Content::Text(Rope::from_str(&s)),
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Content::Text(Rope::from_str(s)),
         Err(e) => Content::NotText(NotTextReason::NotUtf8 {
-            valid_up_to: e.utf8_error().valid_up_to(),
+            valid_up_to: e.valid_up_to(),
         }),
     }
 }
@@ -159,7 +163,7 @@ pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemT
         return too_large(md.len(), limit, mtime);
     }
     match fs::File::open(path) {
-        Ok(f) => read_open(f, md.len(), limit, mtime),
+        Ok(f) => read_open(f, md.len(), limit, mtime, &mut Vec::new()),
         Err(e) => unreadable(e, md.len(), mtime),
     }
 }
@@ -170,6 +174,7 @@ fn read_walked(
     path: &Path,
     ft: Option<fs::FileType>,
     limit: u64,
+    buf: &mut Vec<u8>,
 ) -> (Content, u64, Option<SystemTime>) {
     if !ft.is_some_and(|t| t.is_file()) {
         return read_classified(path, limit);
@@ -190,7 +195,7 @@ fn read_walked(
     if md.len() > limit {
         return too_large(md.len(), limit, mtime);
     }
-    read_open(f, md.len(), limit, mtime)
+    read_open(f, md.len(), limit, mtime, buf)
 }
 
 fn unreadable(
@@ -217,16 +222,19 @@ fn too_large(
     )
 }
 
+/// Read an open file into `buf` (reused between files) and classify it.
 fn read_open(
     f: fs::File,
     len: u64,
     limit: u64,
     mtime: Option<SystemTime>,
+    buf: &mut Vec<u8>,
 ) -> (Content, u64, Option<SystemTime>) {
-    let mut buf = Vec::with_capacity(len as usize);
+    buf.clear();
+    buf.reserve(len as usize);
     // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
-    match f.take(limit + 1).read_to_end(&mut buf) {
-        Ok(n) => (classify(buf, limit), n as u64, mtime),
+    match f.take(limit + 1).read_to_end(buf) {
+        Ok(n) => (classify_slice(buf, limit), n as u64, mtime),
         Err(e) => unreadable(e, len, mtime),
     }
 }
@@ -261,6 +269,15 @@ pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
 /// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
+    // Fast path (walked paths): plain UTF-8, no `.`/`..`/empty components, `/`-separated.
+    if let Some(s) = rel.to_str() {
+        if std::path::MAIN_SEPARATOR == '/'
+            && !s.is_empty()
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        {
+            return Some(s.to_string());
+        }
+    }
     let mut out = String::new();
     for c in rel.components() {
         let std::path::Component::Normal(s) = c else {
@@ -274,24 +291,26 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     Some(out)
 }
 
-/// Per-thread visitor of the parallel walk: reads and classifies entries into a local batch,
-/// handed over when the walker drops it (no per-entry channel traffic).
-struct Collector<'a> {
+/// Per-thread visitor of the parallel walk: reads and classifies entries, maps them (still on
+/// the walker thread) and keeps them in a local batch, handed over when the walker drops it
+/// (no per-entry channel traffic).
+struct Collector<'a, T> {
     root: &'a Path,
     limit: u64,
-    batch: Vec<LoadedEntry>,
+    batch: Vec<T>,
+    buf: Vec<u8>,
     skipped: usize,
-    shared: &'a Shared,
+    shared: &'a Shared<T>,
+    map: &'a (dyn Fn(LoadedEntry) -> T + Sync),
 }
 
-#[derive(Default)]
-struct Shared {
+struct Shared<T> {
     files: AtomicU64,
     bytes: AtomicU64,
-    batches: Mutex<(Vec<Vec<LoadedEntry>>, usize)>,
+    batches: Mutex<(Vec<Vec<T>>, usize)>,
 }
 
-impl ParallelVisitor for Collector<'_> {
+impl<T: Send> ParallelVisitor for Collector<'_, T> {
     fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
         let Ok(entry) = entry else {
             return WalkState::Continue;
@@ -304,31 +323,32 @@ impl ParallelVisitor for Collector<'_> {
             return WalkState::Continue;
         };
         let ft = entry.file_type();
-        if ft.is_some_and(|t| t.is_dir()) {
-            self.batch.push(LoadedEntry {
+        let e = if ft.is_some_and(|t| t.is_dir()) {
+            LoadedEntry {
                 path,
                 kind: NodeKind::Dir,
                 content: None,
                 len: 0,
                 mtime: None,
-            });
+            }
         } else {
-            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit);
+            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit, &mut self.buf);
             self.shared.files.fetch_add(1, Ordering::Relaxed);
             self.shared.bytes.fetch_add(len, Ordering::Relaxed);
-            self.batch.push(LoadedEntry {
+            LoadedEntry {
                 path,
                 kind: NodeKind::File,
                 content: Some(content),
                 len,
                 mtime,
-            });
-        }
+            }
+        };
+        self.batch.push((self.map)(e));
         WalkState::Continue
     }
 }
 
-impl Drop for Collector<'_> {
+impl<T> Drop for Collector<'_, T> {
     fn drop(&mut self) {
         let batch = std::mem::take(&mut self.batch);
         let mut g = self
@@ -341,20 +361,23 @@ impl Drop for Collector<'_> {
     }
 }
 
-struct CollectorBuilder<'a> {
+struct CollectorBuilder<'a, T> {
     root: &'a Path,
     limit: u64,
-    shared: &'a Shared,
+    shared: &'a Shared<T>,
+    map: &'a (dyn Fn(LoadedEntry) -> T + Sync),
 }
 
-impl<'s> ParallelVisitorBuilder<'s> for CollectorBuilder<'s> {
+impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
         Box::new(Collector {
             root: self.root,
             limit: self.limit,
             batch: Vec::new(),
+            buf: Vec::new(),
             skipped: 0,
             shared: self.shared,
+            map: self.map,
         })
     }
 }
@@ -370,6 +393,18 @@ pub fn walk(
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<LoadedEntry>, usize), LoadError> {
+    walk_map(root, start, opts, progress, &|e| e, &|e| &e.path)
+}
+
+/// [`walk`], with each entry mapped by `map` on the walker threads; sorted by `path_of`.
+pub(crate) fn walk_map<T: Send>(
+    root: &Path,
+    start: &Path,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(Progress),
+    map: &(dyn Fn(LoadedEntry) -> T + Sync),
+    path_of: &dyn Fn(&T) -> &str,
+) -> Result<(Vec<T>, usize), LoadError> {
     let md = fs::metadata(root).map_err(|e| LoadError::Root {
         path: root.to_path_buf(),
         source: e,
@@ -378,7 +413,11 @@ pub fn walk(
         return Err(LoadError::NotADir(root.to_path_buf()));
     }
     let builder = walk_builder(start, opts);
-    let shared = Shared::default();
+    let shared = Shared {
+        files: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        batches: Mutex::new((Vec::new(), 0)),
+    };
     let (done_tx, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
         let shared = &shared;
@@ -387,6 +426,7 @@ pub fn walk(
                 root,
                 limit: opts.max_file_size,
                 shared,
+                map,
             });
             drop(done_tx);
         });
@@ -407,7 +447,7 @@ pub fn walk(
     for b in batches {
         out.extend(b);
     }
-    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    out.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
     progress(Progress {
         files: shared.files.load(Ordering::Relaxed),
         bytes: shared.bytes.load(Ordering::Relaxed),

@@ -434,15 +434,37 @@ impl FileTree {
         };
     }
 
-    /// Apply a create event whose node is new, whose parent is a visible directory and whose
-    /// name is free there, and make it visible at `path` without a full refresh (bulk loading).
-    /// Under those conditions the view is exactly what [`FileTree::refresh`] would compute, so
-    /// a tree that was up to date stays up to date. Returns the node's id.
-    pub(crate) fn create_visible(&mut self, ev: &TreeEvent, path: &str) -> FileId {
-        let was_dirty = self.dirty;
-        let fresh = !self.ids.contains_key(&ev.node);
-        self.apply(ev);
-        let f = self.intern(&ev.node);
+    /// Make room for `n` more nodes (bulk loading).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n);
+        self.ids.reserve(n);
+        self.view.path.reserve(n);
+        self.view.by_path.reserve(n);
+    }
+
+    /// Apply a create event of a new node under `parent` (a visible directory, the event's
+    /// parent) whose name is free there, and make it visible at `path` without a full refresh
+    /// (bulk loading). Under those conditions the view is exactly what [`FileTree::refresh`]
+    /// would compute, so a tree that was up to date stays up to date. Returns the node's id.
+    pub(crate) fn create_visible(&mut self, ev: &TreeEvent, parent: FileId, path: &str) -> FileId {
+        let next = FileId(self.nodes.len() as u32);
+        let f = *self.ids.entry(ev.node.clone()).or_insert(next);
+        match &ev.op {
+            TreeOp::Create { kind, name, .. } if f == next => {
+                self.nodes.push(Node {
+                    id: ev.node.clone(),
+                    kind: Some(*kind),
+                    loc: Some((ev.stamp.clone(), parent, name.clone())),
+                    live: Some((ev.stamp.clone(), true, SeenVersion::new())),
+                });
+            }
+            _ => {
+                // Known node (its events arrived before) or not a create: the general path,
+                // and a full refresh later.
+                self.apply(ev);
+                self.dirty = true;
+            }
+        }
         let i = f.0 as usize;
         if self.view.path.len() <= i {
             self.view.path.resize(i + 1, None);
@@ -450,7 +472,6 @@ impl FileTree {
         let p: Arc<str> = Arc::from(path);
         self.view.path[i] = Some(p.clone());
         self.view.by_path.insert(p, f);
-        self.dirty = was_dirty || !fresh;
         self.generation += 1;
         f
     }

@@ -74,6 +74,28 @@ pub enum VfsError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// A walked entry turned into workspace state (on the walker threads).
+struct Loaded {
+    path: String,
+    kind: NodeKind,
+    state: FileState,
+}
+
+impl Loaded {
+    fn from_entry(e: load::LoadedEntry) -> Loaded {
+        let state = match e.content {
+            None => FileState::Dir,
+            Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
+            Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
+        };
+        Loaded {
+            path: e.path,
+            kind: e.kind,
+            state,
+        }
+    }
+}
+
 /// A text file: its document plus what the disk holds.
 pub struct TextFile {
     pub doc: Document,
@@ -230,7 +252,15 @@ impl Workspace {
                 source: e,
             })
         })?;
-        let (entries, _skipped) = load::walk(&root, &root, &opts.load, progress)?;
+        // Documents are built on the walker threads (cheap: the loaded rope is the base text).
+        let (entries, _skipped) = load::walk_map(
+            &root,
+            &root,
+            &opts.load,
+            progress,
+            &Loaded::from_entry,
+            &|l: &Loaded| &l.path,
+        )?;
         let ignore = IgnoreFilter::new(&root, &opts.load);
         let replica: Arc<str> = Arc::from(opts.replica.as_str());
         let mut ws = Workspace {
@@ -251,7 +281,7 @@ impl Workspace {
     }
 
     /// Add walked entries as created nodes (parents before children).
-    fn add_entries(&mut self, mut entries: Vec<load::LoadedEntry>, report: bool) -> Vec<String> {
+    fn add_entries(&mut self, mut entries: Vec<Loaded>, report: bool) -> Vec<String> {
         // Parents before children: a path sorts before every path it is a prefix of
         // (entries from `load::walk` are sorted already, which this sort detects in O(n)).
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
@@ -259,20 +289,30 @@ impl Workspace {
         let hlc = self.author.clock.tick();
         // One workspace version for the whole batch (a load is one step of history).
         let mut first = true;
-        // Consecutive entries mostly share their directory: remember the last one.
-        let mut last_dir: Option<(String, FileId, crate::tree::NodeId)> = None;
         // Loading into an empty workspace: the walk's paths are unique and sorted, so the
         // listing is built by appending, and no path can exist yet.
         let fresh = self.tree.len_nodes() == 1 && self.listing.files.is_empty();
-        for mut e in entries {
+        self.journal.reserve(entries.len());
+        self.files.reserve(entries.len());
+        self.tree.reserve(entries.len());
+        if fresh {
+            self.listing.paths.reserve(entries.len() + 1);
+        }
+        // Consecutive entries mostly share their directory: remember the last one.
+        let mut last_dir: Option<(String, FileId, crate::tree::NodeId)> = None;
+        for e in entries {
             if !fresh && self.tree.lookup(&e.path).is_some() {
                 continue;
             }
-            let Ok((dir, name)) = crate::tree::split_path(&e.path) else {
-                continue;
+            let (dir, name) = match e.path.rsplit_once('/') {
+                Some((d, n)) => (d, n),
+                None => ("", e.path.as_str()),
             };
-            let parent_node = match &last_dir {
-                Some((d, _, n)) if d == dir => n.clone(),
+            if name.is_empty() || name == "." || name == ".." {
+                continue;
+            }
+            let (parent, parent_node) = match &last_dir {
+                Some((d, f, n)) if d == dir => (*f, n.clone()),
                 _ => {
                     let Some(parent) = self.tree.lookup(dir) else {
                         continue;
@@ -284,7 +324,7 @@ impl Workspace {
                         continue;
                     };
                     last_dir = Some((dir.to_string(), parent, n.clone()));
-                    n
+                    (parent, n)
                 }
             };
             let ev = TreeEvent {
@@ -299,13 +339,8 @@ impl Workspace {
                     name: name.to_string(),
                 },
             };
-            let f = self.tree.create_visible(&ev, &e.path);
-            // Documents are cheap to build: the loaded rope becomes the base text, no events.
-            let mut state = match e.content.take() {
-                None => FileState::Dir,
-                Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
-                Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
-            };
+            let f = self.tree.create_visible(&ev, parent, &e.path);
+            let mut state = e.state;
             if fresh {
                 let path = self.tree.path_arc(f);
                 if let Some(p) = &path {
@@ -334,9 +369,11 @@ impl Workspace {
                 created.push(e.path);
             }
         }
+        let gen = self.tree.view_generation();
         self.refresh_tree();
-        if fresh {
-            self.listing.tree_gen = self.tree.view_generation();
+        if fresh && gen == self.tree.view_generation() {
+            // No refresh was needed: the listing built above is the view.
+            self.listing.tree_gen = gen;
         }
         created
     }
@@ -705,13 +742,12 @@ impl Workspace {
                     if let Ok((entries, _)) =
                         load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
                     {
-                        let mut all = entries;
-                        all.push(load::LoadedEntry {
+                        let mut all: Vec<Loaded> =
+                            entries.into_iter().map(Loaded::from_entry).collect();
+                        all.push(Loaded {
                             path: rel.to_string(),
                             kind: NodeKind::Dir,
-                            content: None,
-                            len: 0,
-                            mtime: None,
+                            state: FileState::Dir,
                         });
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
@@ -720,13 +756,13 @@ impl Workspace {
                     let (content, len, mtime) =
                         load::read_classified(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
-                        vec![load::LoadedEntry {
+                        vec![Loaded::from_entry(load::LoadedEntry {
                             path: rel.to_string(),
                             kind: NodeKind::File,
                             content: Some(content),
                             len,
                             mtime,
-                        }],
+                        })],
                         true,
                     );
                     rep.created.extend(created);
