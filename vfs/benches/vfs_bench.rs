@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use vfs::diff::TextEdit;
 use vfs::disk::{Debounce, DiskWatcher, NotifyWatcher};
 use vfs::load::{walk_builder, LoadOptions};
-use vfs::{Workspace, WorkspaceOptions};
+use vfs::{SnapContent, Workspace, WorkspaceOptions};
 
 fn rss_kib() -> u64 {
     let s = fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -96,38 +96,57 @@ fn bench_tree(label: &str, root: &Path, edit_latency: bool) {
     let rss0 = rss_kib();
     let (f1, _, _, c1) = floor(root);
     let rss_floor = rss_kib();
-    let cpu = cpu_ms();
-    let t = Instant::now();
-    let mut ws = Workspace::load(root, WorkspaceOptions::default(), &mut |_| {}).unwrap();
-    let load = t.elapsed();
-    let load_cpu = cpu_ms() - cpu;
+    let load_once = || {
+        let cpu = cpu_ms();
+        let t = Instant::now();
+        let ws = Workspace::load(root, WorkspaceOptions::default(), &mut |_| {}).unwrap();
+        (ws, t.elapsed(), cpu_ms() - cpu)
+    };
+    // Memory from the first load; time and CPU best of 2 (the floor gets best of 3).
+    let (ws, load1, cpu1) = load_once();
     let rss_ws = rss_kib();
     let (f2, _, _, c2) = floor(root);
+    drop(ws);
+    let (mut ws, load2, cpu2) = load_once();
+    let load = load1.min(load2);
+    let load_cpu = cpu1.min(cpu2);
     let floor_best = f0.min(f1).min(f2);
     let floor_cpu = c0.min(c1).min(c2);
     let delta = rss_ws.saturating_sub(rss0) * 1024;
+    // What the workspace holds as text (the floor also reads binary and oversized files).
+    let snap = ws.snapshot();
+    let text_bytes = snap.text_bytes();
+    let text_files = snap
+        .files()
+        .iter()
+        .filter(|f| matches!(f.content, SnapContent::Text { .. }))
+        .count() as u64;
+    drop(snap);
     println!(
-        "files: {nfiles}, text bytes: {nbytes} ({:.1} MiB)",
-        nbytes as f64 / 1048576.0
+        "files: {nfiles} ({:.1} MiB read by the floor); held as text: {text_files} files, {:.1} MiB",
+        nbytes as f64 / 1048576.0,
+        text_bytes as f64 / 1048576.0
     );
     println!(
-        "load wall:  vfs {:>8.1} ms | floor (ignore walk + read) {:>8.1} ms (best of 3) | ratio {:.2}x",
+        "load wall:  vfs {:>8.1} ms (best of 2: {:.0}, {:.0}) | floor (ignore walk + read) {:>8.1} ms (best of 3) | ratio {:.2}x",
         load.as_secs_f64() * 1e3,
+        load1.as_secs_f64() * 1e3,
+        load2.as_secs_f64() * 1e3,
         floor_best.as_secs_f64() * 1e3,
         load.as_secs_f64() / floor_best.as_secs_f64()
     );
     println!(
-        "load CPU:   vfs {load_cpu:>8} ms | floor {floor_cpu:>8} ms (best of 3) | ratio {:.2}x (user+sys, all threads)",
+        "load CPU:   vfs {load_cpu:>8} ms (best of 2) | floor {floor_cpu:>8} ms (best of 3) | ratio {:.2}x (user+sys, all threads)",
         load_cpu as f64 / floor_cpu.max(1) as f64
     );
     println!(
         "load RSS:   vfs +{:.1} MiB | floor +{:.1} MiB | text {:.1} MiB | vfs/text {:.2}x | per file beyond 1.0x text: {:.0} B, beyond 1.5x text: {:.0} B",
         delta as f64 / 1048576.0,
         rss_floor.saturating_sub(rss0) as f64 / 1024.0,
-        nbytes as f64 / 1048576.0,
-        delta as f64 / nbytes as f64,
-        (delta as f64 - nbytes as f64) / nfiles as f64,
-        (delta as f64 - 1.5 * nbytes as f64) / nfiles as f64
+        text_bytes as f64 / 1048576.0,
+        delta as f64 / text_bytes.max(1) as f64,
+        (delta as f64 - text_bytes as f64) / nfiles as f64,
+        (delta as f64 - 1.5 * text_bytes as f64) / nfiles as f64
     );
     // Snapshot: right after the load, unchanged, after an edit, after a rename.
     let time = |ws: &mut Workspace| {
@@ -255,6 +274,8 @@ fn main() {
         "generated {n} files ({bytes} bytes) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    // Let the writes reach the disk first, so that writeback does not run during the timings.
+    let _ = std::process::Command::new("sync").status();
     bench_tree("generated workspace", dir.path(), true);
     if let Some(real) = args.get(1) {
         bench_tree(
