@@ -821,8 +821,15 @@ impl Document {
             }
         }
         let f = self.oplog.reduce(&lvs);
-        if &self.remote_version(&f) != rv {
-            return Err(VersionError::NotClosed);
+        // Agents are causally chained, so the version is closed unless some agent's next event
+        // after the one named (or its first event, when it is not named) is in the history.
+        for (i, ad) in self.oplog.agents.iter().enumerate() {
+            let next = rv.get(&*ad.name).map_or(0, |s| s + 1);
+            if let Some(lv) = self.oplog.id_to_lv(AgentId(i as u32), next) {
+                if self.oplog.version_contains(f.as_slice(), lv) {
+                    return Err(VersionError::NotClosed);
+                }
+            }
         }
         Ok(f)
     }
