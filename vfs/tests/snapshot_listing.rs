@@ -233,3 +233,10 @@ fn snapshot_of_a_loaded_workspace_shares_the_listing() {
     assert_eq!(a.text("m3/f3.rs").unwrap().to_string(), "fn f3() {}\n");
     assert_eq!(render(&c), expected(&mut ws));
 }
+
+#[test]
+fn snapshots_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<WorkspaceSnapshot>();
+    send_sync::<vfs::SnapFile>();
+}
