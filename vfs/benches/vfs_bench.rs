@@ -6,6 +6,7 @@
 //! 2. snapshot of the whole workspace: right after the load, unchanged, after an edit, after
 //!    a rename;
 //! 3. external edit of one file: write -> detected -> applied, after the debounce window.
+//!
 //! A real tree is only read (load + snapshot + in-memory edits, never written).
 use std::fs;
 use std::io::Read;
