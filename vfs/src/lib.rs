@@ -15,7 +15,7 @@ pub mod snapshot;
 pub mod tree;
 pub mod workspace;
 
-pub use snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+pub use snapshot::{SnapContent, SnapFile, SnapFiles, SnapIter, WorkspaceSnapshot};
 pub use tree::{FileId, NodeKind};
 pub use workspace::{
     DiskReport, FileState, FlushReport, VfsError, Workspace, WorkspaceOptions, WsVersion,

@@ -5,10 +5,12 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
-use ignore::{WalkBuilder, WalkState};
+use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 use ropey::Rope;
 
 use crate::tree::NodeKind;
@@ -123,6 +125,10 @@ pub enum LoadError {
 
 /// Classify raw bytes: text (as a rope) or the reason it is not text.
 pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
+    classify_slice(&bytes, limit)
+}
+
+fn classify_slice(bytes: &[u8], limit: u64) -> Content {
     if bytes.len() as u64 > limit {
         return Content::NotText(NotTextReason::TooLarge {
             size: bytes.len() as u64,
@@ -132,10 +138,10 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
     if bytes[..bytes.len().min(8000)].contains(&0) {
         return Content::NotText(NotTextReason::Binary);
     }
-    match String::from_utf8(bytes) {
-        Ok(s) => Content::Text(Rope::from_str(&s)),
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Content::Text(Rope::from_str(s)),
         Err(e) => Content::NotText(NotTextReason::NotUtf8 {
-            valid_up_to: e.utf8_error().valid_up_to(),
+            valid_up_to: e.valid_up_to(),
         }),
     }
 }
@@ -144,13 +150,7 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
 pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemTime>) {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
-        Err(e) => {
-            return (
-                Content::NotText(NotTextReason::Unreadable(e.to_string())),
-                0,
-                None,
-            )
-        }
+        Err(e) => return unreadable(e, 0, None),
     };
     let mtime = md.modified().ok();
     if md.file_type().is_symlink() {
@@ -160,25 +160,82 @@ pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemT
         return (Content::NotText(NotTextReason::Special), md.len(), mtime);
     }
     if md.len() > limit {
-        return (
-            Content::NotText(NotTextReason::TooLarge {
-                size: md.len(),
-                limit,
-            }),
-            md.len(),
-            mtime,
-        );
+        return too_large(md.len(), limit, mtime);
     }
-    let mut buf = Vec::with_capacity(md.len() as usize);
+    match fs::File::open(path) {
+        Ok(f) => read_open(f, md.len(), limit, mtime, &mut Vec::new()),
+        Err(e) => unreadable(e, md.len(), mtime),
+    }
+}
+
+/// [`read_classified`] for a walked entry whose directory listing already says what it is:
+/// a regular file is opened directly (one `fstat` on the open file instead of a path lookup).
+fn read_walked(
+    path: &Path,
+    ft: Option<fs::FileType>,
+    limit: u64,
+    buf: &mut Vec<u8>,
+) -> (Content, u64, Option<SystemTime>) {
+    if !ft.is_some_and(|t| t.is_file()) {
+        return read_classified(path, limit);
+    }
+    let f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return unreadable(e, 0, None),
+    };
+    let md = match f.metadata() {
+        Ok(md) => md,
+        Err(e) => return unreadable(e, 0, None),
+    };
+    let mtime = md.modified().ok();
+    if !md.is_file() {
+        // Replaced since the directory was listed.
+        return (Content::NotText(NotTextReason::Special), md.len(), mtime);
+    }
+    if md.len() > limit {
+        return too_large(md.len(), limit, mtime);
+    }
+    read_open(f, md.len(), limit, mtime, buf)
+}
+
+fn unreadable(
+    e: std::io::Error,
+    len: u64,
+    mtime: Option<SystemTime>,
+) -> (Content, u64, Option<SystemTime>) {
+    (
+        Content::NotText(NotTextReason::Unreadable(e.to_string())),
+        len,
+        mtime,
+    )
+}
+
+fn too_large(
+    size: u64,
+    limit: u64,
+    mtime: Option<SystemTime>,
+) -> (Content, u64, Option<SystemTime>) {
+    (
+        Content::NotText(NotTextReason::TooLarge { size, limit }),
+        size,
+        mtime,
+    )
+}
+
+/// Read an open file into `buf` (reused between files) and classify it.
+fn read_open(
+    f: fs::File,
+    len: u64,
+    limit: u64,
+    mtime: Option<SystemTime>,
+    buf: &mut Vec<u8>,
+) -> (Content, u64, Option<SystemTime>) {
+    buf.clear();
+    buf.reserve(len as usize);
     // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
-    let res = fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut buf));
-    match res {
-        Ok(n) => (classify(buf, limit), n as u64, mtime),
-        Err(e) => (
-            Content::NotText(NotTextReason::Unreadable(e.to_string())),
-            md.len(),
-            mtime,
-        ),
+    match f.take(limit + 1).read_to_end(buf) {
+        Ok(n) => (classify_slice(buf, limit), n as u64, mtime),
+        Err(e) => unreadable(e, len, mtime),
     }
 }
 
@@ -212,6 +269,15 @@ pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
 /// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
+    // Fast path (walked paths): plain UTF-8, no `.`/`..`/empty components, `/`-separated.
+    if let Some(s) = rel.to_str() {
+        if std::path::MAIN_SEPARATOR == '/'
+            && !s.is_empty()
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        {
+            return Some(s.to_string());
+        }
+    }
     let mut out = String::new();
     for c in rel.components() {
         let std::path::Component::Normal(s) = c else {
@@ -225,16 +291,120 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     Some(out)
 }
 
+/// Per-thread visitor of the parallel walk: reads and classifies entries, maps them (still on
+/// the walker thread) and keeps them in a local batch, handed over when the walker drops it
+/// (no per-entry channel traffic).
+struct Collector<'a, T> {
+    root: &'a Path,
+    limit: u64,
+    batch: Vec<T>,
+    buf: Vec<u8>,
+    skipped: usize,
+    shared: &'a Shared<T>,
+    map: &'a (dyn Fn(LoadedEntry) -> T + Sync),
+}
+
+struct Shared<T> {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    batches: Mutex<(Vec<Vec<T>>, usize)>,
+}
+
+impl<T: Send> ParallelVisitor for Collector<'_, T> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
+        let Ok(entry) = entry else {
+            return WalkState::Continue;
+        };
+        if entry.depth() == 0 {
+            return WalkState::Continue;
+        }
+        let Some(path) = rel_path(self.root, entry.path()) else {
+            self.skipped += 1;
+            return WalkState::Continue;
+        };
+        let ft = entry.file_type();
+        let e = if ft.is_some_and(|t| t.is_dir()) {
+            LoadedEntry {
+                path,
+                kind: NodeKind::Dir,
+                content: None,
+                len: 0,
+                mtime: None,
+            }
+        } else {
+            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit, &mut self.buf);
+            self.shared.files.fetch_add(1, Ordering::Relaxed);
+            self.shared.bytes.fetch_add(len, Ordering::Relaxed);
+            LoadedEntry {
+                path,
+                kind: NodeKind::File,
+                content: Some(content),
+                len,
+                mtime,
+            }
+        };
+        self.batch.push((self.map)(e));
+        WalkState::Continue
+    }
+}
+
+impl<T> Drop for Collector<'_, T> {
+    fn drop(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        let mut g = self
+            .shared
+            .batches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        g.0.push(batch);
+        g.1 += self.skipped;
+    }
+}
+
+struct CollectorBuilder<'a, T> {
+    root: &'a Path,
+    limit: u64,
+    shared: &'a Shared<T>,
+    map: &'a (dyn Fn(LoadedEntry) -> T + Sync),
+}
+
+impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Collector {
+            root: self.root,
+            limit: self.limit,
+            batch: Vec::new(),
+            buf: Vec::new(),
+            skipped: 0,
+            shared: self.shared,
+            map: self.map,
+        })
+    }
+}
+
 /// Walk `root` (or a sub-directory `start` of it) in parallel, reading and classifying every
-/// file. Directories are returned too. Entries with non-UTF-8 names are skipped (counted in the
-/// second return value). `progress` is called from this thread at most every 50 ms and at the
-/// end with `done: true`.
+/// file. Directories are returned too; entries come sorted by path (so every directory comes
+/// before what it contains). Entries with non-UTF-8 names are skipped (counted in the second
+/// return value). `progress` is called from this thread at most every 50 ms and at the end
+/// with `done: true`.
 pub fn walk(
     root: &Path,
     start: &Path,
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<LoadedEntry>, usize), LoadError> {
+    walk_map(root, start, opts, progress, &|e| e, &|e| &e.path)
+}
+
+/// [`walk`], with each entry mapped by `map` on the walker threads; sorted by `path_of`.
+pub(crate) fn walk_map<T: Send>(
+    root: &Path,
+    start: &Path,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(Progress),
+    map: &(dyn Fn(LoadedEntry) -> T + Sync),
+    path_of: &dyn Fn(&T) -> &str,
+) -> Result<(Vec<T>, usize), LoadError> {
     let md = fs::metadata(root).map_err(|e| LoadError::Root {
         path: root.to_path_buf(),
         source: e,
@@ -243,71 +413,45 @@ pub fn walk(
         return Err(LoadError::NotADir(root.to_path_buf()));
     }
     let builder = walk_builder(start, opts);
-    let (tx, rx) = mpsc::channel::<Option<LoadedEntry>>();
-    let limit = opts.max_file_size;
-    let mut out = Vec::new();
-    let mut skipped = 0usize;
+    let shared = Shared {
+        files: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        batches: Mutex::new((Vec::new(), 0)),
+    };
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
+        let shared = &shared;
         s.spawn(move || {
-            builder.build_parallel().run(|| {
-                let tx = tx.clone();
-                Box::new(move |entry| {
-                    let Ok(entry) = entry else {
-                        return WalkState::Continue;
-                    };
-                    if entry.depth() == 0 {
-                        return WalkState::Continue;
-                    }
-                    let Some(path) = rel_path(root, entry.path()) else {
-                        let _ = tx.send(None);
-                        return WalkState::Continue;
-                    };
-                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                    let e = if is_dir {
-                        LoadedEntry {
-                            path,
-                            kind: NodeKind::Dir,
-                            content: None,
-                            len: 0,
-                            mtime: None,
-                        }
-                    } else {
-                        let (content, len, mtime) = read_classified(entry.path(), limit);
-                        LoadedEntry {
-                            path,
-                            kind: NodeKind::File,
-                            content: Some(content),
-                            len,
-                            mtime,
-                        }
-                    };
-                    if tx.send(Some(e)).is_err() {
-                        return WalkState::Quit;
-                    }
-                    WalkState::Continue
-                })
+            builder.build_parallel().visit(&mut CollectorBuilder {
+                root,
+                limit: opts.max_file_size,
+                shared,
+                map,
             });
+            drop(done_tx);
         });
-        let mut p = Progress::default();
-        let mut last = Instant::now();
-        for e in rx {
-            match e {
-                None => skipped += 1,
-                Some(e) => {
-                    if e.kind == NodeKind::File {
-                        p.files += 1;
-                        p.bytes += e.len;
-                    }
-                    out.push(e);
-                }
-            }
-            if last.elapsed() >= Duration::from_millis(50) {
-                progress(p);
-                last = Instant::now();
-            }
+        let snapshot = || Progress {
+            files: shared.files.load(Ordering::Relaxed),
+            bytes: shared.bytes.load(Ordering::Relaxed),
+            done: false,
+        };
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
+            progress(snapshot());
         }
-        p.done = true;
-        progress(p);
+    });
+    let (batches, skipped) = shared
+        .batches
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+    for b in batches {
+        out.extend(b);
+    }
+    out.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
+    progress(Progress {
+        files: shared.files.load(Ordering::Relaxed),
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        done: true,
     });
     Ok((out, skipped))
 }

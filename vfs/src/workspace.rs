@@ -74,39 +74,52 @@ pub enum VfsError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// A walked entry turned into workspace state (on the walker threads).
+struct Loaded {
+    path: String,
+    kind: NodeKind,
+    state: FileState,
+}
+
+impl Loaded {
+    fn from_entry(e: load::LoadedEntry) -> Loaded {
+        let state = match e.content {
+            None => FileState::Dir,
+            Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
+            Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
+        };
+        Loaded {
+            path: e.path,
+            kind: e.kind,
+            state,
+        }
+    }
+}
+
 /// A text file: its document plus what the disk holds.
 pub struct TextFile {
     pub doc: Document,
-    disk_agent: AgentId,
+    /// The disk agent's id in `doc`, registered on the first change read from disk (a file as
+    /// loaded is the document's base text, with no events and no agents).
+    disk_agent: Option<AgentId>,
     disk_text: Rope,
     disk_base: Frontier,
     /// Set when the disk content stopped being text (binary, too large...): the document is
     /// kept, write-back is suspended until the disk holds text again.
     disk_not_text: Option<NotTextReason>,
     write_error: Option<String>,
-    /// Version right after loading (for snapshots at past workspace versions).
-    initial: Frontier,
 }
 
 impl TextFile {
-    fn new(disk_agent_name: &str, text: Rope) -> TextFile {
-        let mut doc = Document::new();
-        let disk_agent = doc.agent(disk_agent_name);
-        if text.len_chars() > 0 {
-            // Inserting at 0 of an empty document cannot fail.
-            let s = text.to_string();
-            let _ = doc.insert(disk_agent, 0, &s);
-        }
-        let disk_base = doc.version().clone();
-        // Share structure with the document's rope instead of keeping the loaded copy.
-        let disk_text = doc.snapshot();
-        drop(text);
+    /// A document whose root version holds `text` (no events): the rope is shared by the
+    /// log's base, the live text and `disk_text`, so a loaded file costs one copy of its text.
+    fn new(text: Rope) -> TextFile {
+        let doc = Document::from_text(text.clone());
         TextFile {
             doc,
-            disk_agent,
-            disk_text,
-            initial: disk_base.clone(),
-            disk_base,
+            disk_agent: None,
+            disk_text: text,
+            disk_base: Frontier::root(),
             disk_not_text: None,
             write_error: None,
         }
@@ -114,6 +127,11 @@ impl TextFile {
     /// The last write-back error, if the last attempt failed.
     pub fn write_error(&self) -> Option<&str> {
         self.write_error.as_deref()
+    }
+    /// Why the disk content is not text any more (binary, grew past the size limit...), if so:
+    /// the document is kept and write-back is suspended until the disk holds text again.
+    pub fn disk_not_text(&self) -> Option<&NotTextReason> {
+        self.disk_not_text.as_ref()
     }
     /// Content as last read from / written to disk.
     pub fn disk_text(&self) -> &Rope {
@@ -179,6 +197,42 @@ pub struct Workspace {
     ignore: IgnoreFilter,
     version: WsVersion,
     journal: Vec<JournalEntry>,
+    listing: Listing,
+}
+
+/// The persistent, path-sorted listing that snapshots share (see [`Workspace::snapshot`]).
+///
+/// Invariant: after [`Workspace::sync_listing`], `files` holds one entry per visible node
+/// (root excluded), sorted by path, with the node's current content; `paths[f]` is the path
+/// under which `f` appears in `files`. Between syncs, every file whose content changed is in
+/// `stale` (once, `marked[f]` set), and any view change bumps the tree's generation.
+#[derive(Default)]
+struct Listing {
+    files: imbl::Vector<SnapFile>,
+    paths: Vec<Option<Arc<str>>>,
+    stale: Vec<FileId>,
+    marked: Vec<bool>,
+    tree_gen: u64,
+}
+
+impl Listing {
+    fn mark(&mut self, f: FileId) {
+        let i = f.0 as usize;
+        if self.marked.len() <= i {
+            self.marked.resize(i + 1, false);
+        }
+        if !self.marked[i] {
+            self.marked[i] = true;
+            self.stale.push(f);
+        }
+    }
+    fn set_path(&mut self, f: FileId, p: Option<Arc<str>>) {
+        let i = f.0 as usize;
+        if self.paths.len() <= i {
+            self.paths.resize(i + 1, None);
+        }
+        self.paths[i] = p;
+    }
 }
 
 fn seen_of(v: RemoteVersion) -> SeenVersion {
@@ -198,7 +252,15 @@ impl Workspace {
                 source: e,
             })
         })?;
-        let (entries, _skipped) = load::walk(&root, &root, &opts.load, progress)?;
+        // Documents are built on the walker threads (cheap: the loaded rope is the base text).
+        let (entries, _skipped) = load::walk_map(
+            &root,
+            &root,
+            &opts.load,
+            progress,
+            &Loaded::from_entry,
+            &|l: &Loaded| &l.path,
+        )?;
         let ignore = IgnoreFilter::new(&root, &opts.load);
         let replica: Arc<str> = Arc::from(opts.replica.as_str());
         let mut ws = Workspace {
@@ -212,91 +274,88 @@ impl Workspace {
             ignore,
             version: 0,
             journal: Vec::new(),
+            listing: Listing::default(),
         };
         ws.add_entries(entries, false);
         Ok(ws)
     }
 
     /// Add walked entries as created nodes (parents before children).
-    fn add_entries(&mut self, mut entries: Vec<load::LoadedEntry>, report: bool) -> Vec<String> {
-        entries.sort_unstable_by(|a, b| {
-            let da = a.path.bytes().filter(|c| *c == b'/').count();
-            let db = b.path.bytes().filter(|c| *c == b'/').count();
-            da.cmp(&db).then_with(|| a.path.cmp(&b.path))
-        });
-        // Build the documents in parallel (the tree insertion below is serial).
-        let disk_agent = self.opts.disk_agent.clone();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .max(1);
-        let chunk = entries.len().div_ceil(threads).max(1);
-        let mut states: Vec<Option<FileState>> = Vec::with_capacity(entries.len());
-        std::thread::scope(|s| {
-            let handles: Vec<_> = entries
-                .chunks_mut(chunk)
-                .map(|part| {
-                    let disk_agent = &disk_agent;
-                    s.spawn(move || {
-                        part.iter_mut()
-                            .map(|e| {
-                                Some(match e.content.take() {
-                                    None => FileState::Dir,
-                                    Some(Content::Text(rope)) => {
-                                        FileState::Text(Box::new(TextFile::new(disk_agent, rope)))
-                                    }
-                                    Some(Content::NotText(reason)) => {
-                                        FileState::NotText { reason, len: e.len }
-                                    }
-                                })
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for h in handles {
-                states.extend(h.join().unwrap_or_default());
-            }
-        });
+    fn add_entries(&mut self, mut entries: Vec<Loaded>, report: bool) -> Vec<String> {
+        // Parents before children: a path sorts before every path it is a prefix of
+        // (entries from `load::walk` are sorted already, which this sort detects in O(n)).
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut created = Vec::new();
         let hlc = self.author.clock.tick();
         // One workspace version for the whole batch (a load is one step of history).
         let mut first = true;
-        for (e, state) in entries.into_iter().zip(states) {
-            let Some(state) = state else { continue };
-            if self.tree.lookup(&e.path).is_some() {
+        // Loading into an empty workspace: the walk's paths are unique and sorted, so the
+        // listing is built by appending, and no path can exist yet.
+        let fresh = self.tree.len_nodes() == 1 && self.listing.files.is_empty();
+        self.journal.reserve(entries.len());
+        self.files.reserve(entries.len());
+        self.tree.reserve(entries.len());
+        if fresh {
+            self.listing.paths.reserve(entries.len() + 1);
+        }
+        // Consecutive entries mostly share their directory: remember the last one.
+        let mut last_dir: Option<(String, FileId, crate::tree::NodeId)> = None;
+        for e in entries {
+            if !fresh && self.tree.lookup(&e.path).is_some() {
                 continue;
             }
-            let Ok((dir, name)) = crate::tree::split_path(&e.path) else {
-                continue;
+            let (dir, name) = match e.path.rsplit_once('/') {
+                Some((d, n)) => (d, n),
+                None => ("", e.path.as_str()),
             };
-            let Some(parent) = self.tree.lookup(dir) else {
-                continue;
-            };
-            if self.tree.kind(parent) != Some(NodeKind::Dir) {
+            if name.is_empty() || name == "." || name == ".." {
                 continue;
             }
-            let node = self.author.new_node(&self.replica);
+            let (parent, parent_node) = match &last_dir {
+                Some((d, f, n)) if d == dir => (*f, n.clone()),
+                _ => {
+                    let Some(parent) = self.tree.lookup(dir) else {
+                        continue;
+                    };
+                    if self.tree.kind(parent) != Some(NodeKind::Dir) {
+                        continue;
+                    }
+                    let Some(n) = self.tree.node_id(parent).cloned() else {
+                        continue;
+                    };
+                    last_dir = Some((dir.to_string(), parent, n.clone()));
+                    (parent, n)
+                }
+            };
             let ev = TreeEvent {
                 stamp: crate::tree::Stamp {
                     hlc,
                     agent: self.replica.clone(),
                 },
-                node,
+                node: self.author.new_node(&self.replica),
                 op: TreeOp::Create {
                     kind: e.kind,
-                    parent: self
-                        .tree
-                        .node_id(parent)
-                        .cloned()
-                        .unwrap_or_else(crate::tree::NodeId::root),
+                    parent: parent_node,
                     name: name.to_string(),
                 },
             };
-            self.tree.apply(&ev);
-            let f = self.tree.file_id(&ev.node).unwrap_or(FileId::ROOT);
-            self.tree.insert_visible(f, &e.path);
-            self.set_state(f, state);
+            let f = self.tree.create_visible(&ev, parent, &e.path);
+            let mut state = e.state;
+            if fresh {
+                let path = self.tree.path_arc(f);
+                if let Some(p) = &path {
+                    self.listing.files.push_back(SnapFile {
+                        id: f,
+                        path: p.clone(),
+                        content: snap_content(&mut state),
+                    });
+                }
+                self.listing.set_path(f, path);
+                self.files_resize(f);
+                self.files[f.0 as usize] = Some(state);
+            } else {
+                self.set_state(f, state);
+            }
             if first {
                 self.record(Change::Tree(ev));
                 first = false;
@@ -310,19 +369,32 @@ impl Workspace {
                 created.push(e.path);
             }
         }
+        let gen = self.tree.view_generation();
         self.refresh_tree();
+        if fresh && gen == self.tree.view_generation() {
+            // No refresh was needed: the listing built above is the view.
+            self.listing.tree_gen = gen;
+        }
         created
     }
 
-    fn set_state(&mut self, f: FileId, s: FileState) {
+    fn files_resize(&mut self, f: FileId) {
         let i = f.0 as usize;
         if self.files.len() <= i {
             self.files.resize_with(i + 1, || None);
         }
-        self.files[i] = Some(s);
+    }
+
+    fn set_state(&mut self, f: FileId, s: FileState) {
+        self.files_resize(f);
+        self.files[f.0 as usize] = Some(s);
+        self.listing.mark(f);
     }
 
     fn record(&mut self, change: Change) {
+        if let Change::Doc(f, _) = &change {
+            self.listing.mark(*f);
+        }
         self.version += 1;
         self.journal.push(JournalEntry {
             version: self.version,
@@ -425,10 +497,7 @@ impl Workspace {
         let (f, ev) =
             self.tree
                 .local_create(&mut self.author, &self.replica, path, NodeKind::File)?;
-        self.set_state(
-            f,
-            FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, Rope::new()))),
-        );
+        self.set_state(f, FileState::Text(Box::new(TextFile::new(Rope::new()))));
         self.record(Change::Tree(ev));
         if !text.is_empty() {
             self.edit(
@@ -673,13 +742,12 @@ impl Workspace {
                     if let Ok((entries, _)) =
                         load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
                     {
-                        let mut all = entries;
-                        all.push(load::LoadedEntry {
+                        let mut all: Vec<Loaded> =
+                            entries.into_iter().map(Loaded::from_entry).collect();
+                        all.push(Loaded {
                             path: rel.to_string(),
                             kind: NodeKind::Dir,
-                            content: None,
-                            len: 0,
-                            mtime: None,
+                            state: FileState::Dir,
                         });
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
@@ -688,13 +756,13 @@ impl Workspace {
                     let (content, len, mtime) =
                         load::read_classified(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
-                        vec![load::LoadedEntry {
+                        vec![Loaded::from_entry(load::LoadedEntry {
                             path: rel.to_string(),
                             kind: NodeKind::File,
                             content: Some(content),
                             len,
                             mtime,
-                        }],
+                        })],
                         true,
                     );
                     rep.created.extend(created);
@@ -712,7 +780,7 @@ impl Workspace {
         match (state, content) {
             (FileState::Text(t), Content::Text(new)) => {
                 t.disk_not_text = None;
-                match apply_disk_text(t, new) {
+                match apply_disk_text(t, &disk_agent, new) {
                     Some(v) => {
                         rep.modified.push(rel.to_string());
                         if t.is_dirty() {
@@ -728,13 +796,19 @@ impl Workspace {
                 rep.not_text.push(rel.to_string());
             }
             (st @ FileState::NotText { .. }, Content::Text(new)) => {
-                *st = FileState::Text(Box::new(TextFile::new(&disk_agent, new)));
+                *st = FileState::Text(Box::new(TextFile::new(new)));
                 rep.modified.push(rel.to_string());
+                self.record(Change::Doc(f, Frontier::root()));
             }
             (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
-                *reason = r;
-                *l = len;
-                rep.unchanged += 1;
+                if *reason == r && *l == len {
+                    rep.unchanged += 1;
+                } else {
+                    *reason = r;
+                    *l = len;
+                    rep.not_text.push(rel.to_string());
+                    self.record(Change::Doc(f, Frontier::root()));
+                }
             }
             (FileState::Dir, _) => {}
         }
@@ -809,33 +883,84 @@ impl Workspace {
 
     // ------------------------------------------------------------------ snapshots
 
-    /// A consistent snapshot of the whole workspace now: O(files) Arc/rope clones, no text copy.
+    /// A consistent snapshot of the whole workspace now (one workspace version for every
+    /// file). O(1) plus the catch-up of the persistent listing: O(log n) per file changed since
+    /// the last snapshot, and one pointer comparison per node if the tree changed. No text,
+    /// path or entry is copied; the snapshot is `Send + Sync` and unaffected by later edits.
     pub fn snapshot(&mut self) -> WorkspaceSnapshot {
-        let mut files = Vec::with_capacity(self.files.len());
-        let visible: Vec<(FileId, Arc<str>)> = self
-            .tree
-            .visible()
-            .filter_map(|(f, _)| self.tree.path_arc(f).map(|p| (f, p)))
-            .collect();
-        for (f, path) in visible {
-            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
-                Some(FileState::Text(t)) => SnapContent::Text {
-                    text: t.doc.snapshot(),
-                    version: t.doc.version().clone(),
-                },
-                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
-                    reason: reason.clone(),
-                    len: *len,
-                },
-                Some(FileState::Dir) | None => SnapContent::Dir,
-            };
-            files.push(SnapFile {
-                id: f,
-                path,
-                content,
-            });
+        self.sync_listing();
+        WorkspaceSnapshot::shared(self.version, &self.listing.files)
+    }
+
+    /// Bring the persistent listing up to date (see [`Listing`]).
+    fn sync_listing(&mut self) {
+        let mut changed = std::mem::take(&mut self.listing.stale);
+        let gen = self.tree.view_generation();
+        if gen != self.listing.tree_gen {
+            self.listing.tree_gen = gen;
+            let n = self.tree.len_nodes().max(self.listing.paths.len());
+            for i in 1..n {
+                let f = FileId(i as u32);
+                let now = self.tree.path_arc(f);
+                let before = self.listing.paths.get(i).and_then(|p| p.as_ref());
+                let same = match (before, &now) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                    _ => false,
+                };
+                if !same && !self.listing.marked.get(i).copied().unwrap_or(false) {
+                    changed.push(f);
+                }
+            }
         }
-        WorkspaceSnapshot::new(self.version, files)
+        for f in &changed {
+            if let Some(m) = self.listing.marked.get_mut(f.0 as usize) {
+                *m = false;
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        // 1. Entries whose path changed leave their old place first (a path can pass from one
+        //    node to another within one batch: a -> b, c -> a).
+        for f in &changed {
+            let i = f.0 as usize;
+            let now = self.tree.path_arc(*f);
+            let Some(old) = self.listing.paths.get(i).cloned().flatten() else {
+                continue;
+            };
+            if now.as_deref() == Some(&*old) {
+                continue;
+            }
+            if let Ok(ix) = crate::snapshot::search(&self.listing.files, &old) {
+                if self.listing.files[ix].id == *f {
+                    self.listing.files.remove(ix);
+                }
+            }
+            self.listing.set_path(*f, None);
+        }
+        // 2. Current entries of the changed nodes.
+        for f in changed {
+            let Some(path) = self.tree.path_arc(f).filter(|_| f != FileId::ROOT) else {
+                continue;
+            };
+            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
+                Some(st) => snap_content(st),
+                None => SnapContent::Dir,
+            };
+            let entry = SnapFile {
+                id: f,
+                path: path.clone(),
+                content,
+            };
+            match crate::snapshot::search(&self.listing.files, &path) {
+                Ok(ix) => {
+                    self.listing.files.set(ix, entry);
+                }
+                Err(ix) => self.listing.files.insert(ix, entry),
+            }
+            self.listing.set_path(f, Some(path));
+        }
     }
 
     /// Snapshot at a past workspace version: the tree replayed up to `v`, each document checked
@@ -862,7 +987,7 @@ impl Workspace {
         let files = &self.files;
         tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
             Some(Some(FileState::Text(t))) => {
-                let fr = doc_at.get(&f).cloned().unwrap_or_else(|| t.initial.clone());
+                let fr = doc_at.get(&f).cloned().unwrap_or_else(Frontier::root);
                 let rv = t.doc.remote_version(&fr);
                 rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
             }
@@ -872,10 +997,7 @@ impl Workspace {
         for (own, path) in tree.visible() {
             let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
                 Some(FileState::Text(t)) => {
-                    let fr = doc_at
-                        .get(&own)
-                        .cloned()
-                        .unwrap_or_else(|| t.initial.clone());
+                    let fr = doc_at.get(&own).cloned().unwrap_or_else(Frontier::root);
                     SnapContent::Text {
                         text: t.doc.checkout(&fr)?,
                         version: fr,
@@ -897,6 +1019,21 @@ impl Workspace {
     }
 }
 
+/// What a snapshot shows for a node's state (rope and version shared, not copied).
+fn snap_content(st: &mut FileState) -> SnapContent {
+    match st {
+        FileState::Text(t) => SnapContent::Text {
+            text: t.doc.snapshot(),
+            version: t.doc.version().clone(),
+        },
+        FileState::NotText { reason, len } => SnapContent::NotText {
+            reason: reason.clone(),
+            len: *len,
+        },
+        FileState::Dir => SnapContent::Dir,
+    }
+}
+
 /// The version a delete by this replica has "seen" for file `f`: what is on disk.
 fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
@@ -907,7 +1044,7 @@ fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
 
 /// Merge new disk content into a text file. Returns the new document version, or `None` when
 /// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
+fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Rope) -> Option<Frontier> {
     if new == t.disk_text {
         return None;
     }
@@ -921,7 +1058,8 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
         })
         .collect();
     let before = t.doc.oplog().len();
-    match t.doc.edit_at(t.disk_agent, &t.disk_base, &edits) {
+    let agent = *t.disk_agent.get_or_insert_with(|| t.doc.agent(disk_agent));
+    match t.doc.edit_at(agent, &t.disk_base, &edits) {
         Ok(out) => {
             let after = t.doc.oplog().len();
             if after > before {
@@ -932,7 +1070,7 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
         }
         Err(_) => {
             // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
-            let mut fresh = TextFile::new(&String::from("disk"), new);
+            let mut fresh = TextFile::new(new);
             std::mem::swap(t, &mut fresh);
             Some(t.doc.version().clone())
         }
