@@ -704,7 +704,8 @@ impl Document {
         let mut ranges: Vec<Range<LV>> = Vec::new();
         for ad in &self.oplog.agents {
             let from = have.get(&*ad.name).map_or(0, |s| s + 1);
-            for r in &ad.runs {
+            let first = ad.runs.partition_point(|r| r.seq + r.len as u64 <= from);
+            for r in &ad.runs[first..] {
                 let end = r.seq + r.len as u64;
                 if end > from {
                     let skip = from.saturating_sub(r.seq) as usize;

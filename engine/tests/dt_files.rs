@@ -76,29 +76,11 @@ fn dt_walk_rebuilds_the_same_history_in_dt() {
     }
 }
 
-/// Computes the C1/C2 fixtures with diamond-types 1.0.0 (takes minutes). Run with
-/// `cargo test -p dist-space-engine --release --test dt_files -- --ignored --nocapture compute_dt_fixtures`.
-#[test]
-#[ignore = "takes ~6 minutes: diamond-types 1.0.0 is slow on C1/C2"]
-fn compute_dt_fixtures() {
-    for name in ["C1", "C2"] {
-        let start = std::time::Instant::now();
-        let oplog = load_dt(&dt_path(name)).unwrap();
-        let text = oplog.checkout_tip().content().to_string();
-        println!(
-            "{name}: chars {} sha256 {} ({:?})",
-            text.chars().count(),
-            sha256_hex(&text),
-            start.elapsed()
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Our engine against dt.
 
-/// C1/C2 final text, computed once with diamond-types 1.0.0 (`compute_dt_fixtures`, ~2 and ~4
-/// minutes): (chars, SHA-256 of the UTF-8 text).
+/// C1/C2 final text, computed once with diamond-types 1.0.0 (`cargo run --release -p dist-space-engine
+/// --example dt_fixtures`, ~2 and ~4 minutes): (chars, SHA-256 of the UTF-8 text).
 const DT_FIXTURES: [(&str, usize, &str); 2] = [
     (
         "C1",
