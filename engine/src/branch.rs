@@ -12,9 +12,9 @@ use crate::oplog::OpLog;
 use crate::walker::{self, BadEvent, Emit};
 
 /// Longest window, in bytes, before it is written back into the rope.
-const WINDOW_MAX: usize = 2048;
+const WINDOW_MAX: usize = 4096;
 /// Most chars copied from the rope to let the window reach a nearby edit.
-const REACH: usize = 128;
+const REACH: usize = 256;
 
 /// A pending replacement of `rope[pos..pos + orig_chars]` by the gap buffer's text: edits inside
 /// or near it are gap-buffer edits, and it reaches the rope in one remove and one insert.
