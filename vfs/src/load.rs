@@ -91,6 +91,45 @@ pub enum Content {
     NotText(NotTextReason),
 }
 
+impl Content {
+    fn from_raw(c: RawContent) -> Content {
+        match c {
+            RawContent::Text(s) => Content::Text(Rope::from_str(&s)),
+            RawContent::NotText(r) => Content::NotText(r),
+        }
+    }
+}
+
+/// [`Content`] as read, before any rope is built: text is kept as the string it was read as
+/// (exactly its bytes, one allocation).
+#[derive(Clone, Debug)]
+pub(crate) enum RawContent {
+    Text(Box<str>),
+    NotText(NotTextReason),
+}
+
+/// A walked entry as read (see [`RawContent`]).
+#[derive(Clone, Debug)]
+pub(crate) struct RawEntry {
+    pub path: String,
+    pub kind: NodeKind,
+    pub content: Option<RawContent>,
+    pub len: u64,
+    pub mtime: Option<SystemTime>,
+}
+
+impl RawEntry {
+    fn into_loaded(self) -> LoadedEntry {
+        LoadedEntry {
+            path: self.path,
+            kind: self.kind,
+            content: self.content.map(Content::from_raw),
+            len: self.len,
+            mtime: self.mtime,
+        }
+    }
+}
+
 /// One walked entry.
 #[derive(Clone, Debug)]
 pub struct LoadedEntry {
@@ -125,45 +164,55 @@ pub enum LoadError {
 
 /// Classify raw bytes: text (as a rope) or the reason it is not text.
 pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
-    classify_slice(&bytes, limit)
+    Content::from_raw(classify_raw(bytes, limit))
 }
 
-fn classify_slice(bytes: &[u8], limit: u64) -> Content {
+/// [`classify`] keeping the text as the string it was read as (no copy).
+pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
     if bytes.len() as u64 > limit {
-        return Content::NotText(NotTextReason::TooLarge {
+        return RawContent::NotText(NotTextReason::TooLarge {
             size: bytes.len() as u64,
             limit,
         });
     }
     if bytes[..bytes.len().min(8000)].contains(&0) {
-        return Content::NotText(NotTextReason::Binary);
+        return RawContent::NotText(NotTextReason::Binary);
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Content::Text(Rope::from_str(s)),
-        Err(e) => Content::NotText(NotTextReason::NotUtf8 {
-            valid_up_to: e.valid_up_to(),
+    match String::from_utf8(bytes) {
+        Ok(s) => RawContent::Text(s.into_boxed_str()),
+        Err(e) => RawContent::NotText(NotTextReason::NotUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
         }),
     }
 }
 
 /// Read and classify one file (does not follow symlinks).
 pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemTime>) {
+    let (c, len, mtime) = read_classified_raw(path, limit);
+    (Content::from_raw(c), len, mtime)
+}
+
+/// [`read_classified`] keeping the text as read (see [`RawContent`]).
+pub(crate) fn read_classified_raw(
+    path: &Path,
+    limit: u64,
+) -> (RawContent, u64, Option<SystemTime>) {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
         Err(e) => return unreadable(e, 0, None),
     };
     let mtime = md.modified().ok();
     if md.file_type().is_symlink() {
-        return (Content::NotText(NotTextReason::Symlink), md.len(), mtime);
+        return (RawContent::NotText(NotTextReason::Symlink), md.len(), mtime);
     }
     if !md.is_file() {
-        return (Content::NotText(NotTextReason::Special), md.len(), mtime);
+        return (RawContent::NotText(NotTextReason::Special), md.len(), mtime);
     }
     if md.len() > limit {
         return too_large(md.len(), limit, mtime);
     }
     match fs::File::open(path) {
-        Ok(f) => read_open(f, md.len(), limit, mtime, &mut Vec::new()),
+        Ok(f) => read_open(f, md.len(), limit, mtime),
         Err(e) => unreadable(e, md.len(), mtime),
     }
 }
@@ -174,10 +223,9 @@ fn read_walked(
     path: &Path,
     ft: Option<fs::FileType>,
     limit: u64,
-    buf: &mut Vec<u8>,
-) -> (Content, u64, Option<SystemTime>) {
+) -> (RawContent, u64, Option<SystemTime>) {
     if !ft.is_some_and(|t| t.is_file()) {
-        return read_classified(path, limit);
+        return read_classified_raw(path, limit);
     }
     let f = match fs::File::open(path) {
         Ok(f) => f,
@@ -190,21 +238,21 @@ fn read_walked(
     let mtime = md.modified().ok();
     if !md.is_file() {
         // Replaced since the directory was listed.
-        return (Content::NotText(NotTextReason::Special), md.len(), mtime);
+        return (RawContent::NotText(NotTextReason::Special), md.len(), mtime);
     }
     if md.len() > limit {
         return too_large(md.len(), limit, mtime);
     }
-    read_open(f, md.len(), limit, mtime, buf)
+    read_open(f, md.len(), limit, mtime)
 }
 
 fn unreadable(
     e: std::io::Error,
     len: u64,
     mtime: Option<SystemTime>,
-) -> (Content, u64, Option<SystemTime>) {
+) -> (RawContent, u64, Option<SystemTime>) {
     (
-        Content::NotText(NotTextReason::Unreadable(e.to_string())),
+        RawContent::NotText(NotTextReason::Unreadable(e.to_string())),
         len,
         mtime,
     )
@@ -214,27 +262,26 @@ fn too_large(
     size: u64,
     limit: u64,
     mtime: Option<SystemTime>,
-) -> (Content, u64, Option<SystemTime>) {
+) -> (RawContent, u64, Option<SystemTime>) {
     (
-        Content::NotText(NotTextReason::TooLarge { size, limit }),
+        RawContent::NotText(NotTextReason::TooLarge { size, limit }),
         size,
         mtime,
     )
 }
 
-/// Read an open file into `buf` (reused between files) and classify it.
+/// Read an open file of size `len` into a buffer of that capacity (kept as the text, no
+/// copy) and classify it.
 fn read_open(
     f: fs::File,
     len: u64,
     limit: u64,
     mtime: Option<SystemTime>,
-    buf: &mut Vec<u8>,
-) -> (Content, u64, Option<SystemTime>) {
-    buf.clear();
-    buf.reserve(len as usize);
+) -> (RawContent, u64, Option<SystemTime>) {
+    let mut buf = Vec::with_capacity(len as usize);
     // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
-    match f.take(limit + 1).read_to_end(buf) {
-        Ok(n) => (classify_slice(buf, limit), n as u64, mtime),
+    match f.take(limit + 1).read_to_end(&mut buf) {
+        Ok(n) => (classify_raw(buf, limit), n as u64, mtime),
         Err(e) => unreadable(e, len, mtime),
     }
 }
@@ -298,10 +345,9 @@ struct Collector<'a, T> {
     root: &'a Path,
     limit: u64,
     batch: Vec<T>,
-    buf: Vec<u8>,
     skipped: usize,
     shared: &'a Shared<T>,
-    map: &'a (dyn Fn(LoadedEntry) -> T + Sync),
+    map: &'a (dyn Fn(RawEntry) -> T + Sync),
 }
 
 struct Shared<T> {
@@ -324,7 +370,7 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
         };
         let ft = entry.file_type();
         let e = if ft.is_some_and(|t| t.is_dir()) {
-            LoadedEntry {
+            RawEntry {
                 path,
                 kind: NodeKind::Dir,
                 content: None,
@@ -332,10 +378,10 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
                 mtime: None,
             }
         } else {
-            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit, &mut self.buf);
+            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit);
             self.shared.files.fetch_add(1, Ordering::Relaxed);
             self.shared.bytes.fetch_add(len, Ordering::Relaxed);
-            LoadedEntry {
+            RawEntry {
                 path,
                 kind: NodeKind::File,
                 content: Some(content),
@@ -365,7 +411,7 @@ struct CollectorBuilder<'a, T> {
     root: &'a Path,
     limit: u64,
     shared: &'a Shared<T>,
-    map: &'a (dyn Fn(LoadedEntry) -> T + Sync),
+    map: &'a (dyn Fn(RawEntry) -> T + Sync),
 }
 
 impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
@@ -374,7 +420,6 @@ impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
             root: self.root,
             limit: self.limit,
             batch: Vec::new(),
-            buf: Vec::new(),
             skipped: 0,
             shared: self.shared,
             map: self.map,
@@ -393,7 +438,9 @@ pub fn walk(
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<LoadedEntry>, usize), LoadError> {
-    walk_map(root, start, opts, progress, &|e| e, &|e| &e.path)
+    walk_map(root, start, opts, progress, &RawEntry::into_loaded, &|e| {
+        &e.path
+    })
 }
 
 /// [`walk`], with each entry mapped by `map` on the walker threads; sorted by `path_of`.
@@ -402,7 +449,7 @@ pub(crate) fn walk_map<T: Send>(
     start: &Path,
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
-    map: &(dyn Fn(LoadedEntry) -> T + Sync),
+    map: &(dyn Fn(RawEntry) -> T + Sync),
     path_of: &dyn Fn(&T) -> &str,
 ) -> Result<(Vec<T>, usize), LoadError> {
     let md = fs::metadata(root).map_err(|e| LoadError::Root {

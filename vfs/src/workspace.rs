@@ -25,8 +25,11 @@ use engine::{AgentId, Document, Edit, Frontier, RemoteVersion, Rope};
 
 use crate::diff::{diff_edits, TextEdit};
 use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
-use crate::load::{self, Content, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress};
+use crate::load::{
+    self, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress, RawContent, RawEntry,
+};
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
     FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp,
 };
@@ -82,11 +85,11 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn from_entry(e: load::LoadedEntry) -> Loaded {
+    fn from_entry(e: RawEntry) -> Loaded {
         let state = match e.content {
             None => FileState::Dir,
-            Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
-            Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
+            Some(RawContent::Text(text)) => FileState::Text(Box::new(TextFile::loaded(text))),
+            Some(RawContent::NotText(reason)) => FileState::NotText { reason, len: e.len },
         };
         Loaded {
             path: e.path,
@@ -97,12 +100,18 @@ impl Loaded {
 }
 
 /// A text file: its document plus what the disk holds.
+///
+/// A file as loaded keeps the string it was read as; its engine [`Document`] (and rope) is
+/// built on first use: `doc` dereferences to the document, building it (see [`LazyDoc`]).
+/// Loading and snapshots never build it; the first edit, disk change, `disk_text()`,
+/// [`Workspace::text`] or any `doc` call other than [`LazyDoc::version`] does.
 pub struct TextFile {
-    pub doc: Document,
+    pub doc: LazyDoc,
     /// The disk agent's id in `doc`, registered on the first change read from disk (a file as
     /// loaded is the document's base text, with no events and no agents).
     disk_agent: Option<AgentId>,
-    disk_text: Rope,
+    /// `None`: the disk holds the document's base text (the file as loaded or created).
+    disk_text: Option<Rope>,
     disk_base: Frontier,
     /// Set when the disk content stopped being text (binary, too large...): the document is
     /// kept, write-back is suspended until the disk holds text again.
@@ -112,17 +121,31 @@ pub struct TextFile {
 
 impl TextFile {
     /// A document whose root version holds `text` (no events): the rope is shared by the
-    /// log's base, the live text and `disk_text`, so a loaded file costs one copy of its text.
+    /// log's base, the live text and `disk_text`, so a file costs one copy of its text.
     fn new(text: Rope) -> TextFile {
-        let doc = Document::from_text(text.clone());
+        TextFile::with_base(SnapText::from(text))
+    }
+    /// A file as read from disk: the string is kept until the document is first needed.
+    fn loaded(text: Box<str>) -> TextFile {
+        TextFile::with_base(SnapText::loaded(text))
+    }
+    fn with_base(base: SnapText) -> TextFile {
         TextFile {
-            doc,
+            doc: LazyDoc::new(base),
             disk_agent: None,
-            disk_text: text,
+            disk_text: None,
             disk_base: Frontier::root(),
             disk_not_text: None,
             write_error: None,
         }
+    }
+    /// The engine document (built on first use; same as `&*self.doc`).
+    pub fn document(&self) -> &Document {
+        self.doc.get()
+    }
+    /// Has the engine document been built? (A loaded file's is built on first use.)
+    pub fn is_materialised(&self) -> bool {
+        self.doc.is_built()
     }
     /// The last write-back error, if the last attempt failed.
     pub fn write_error(&self) -> Option<&str> {
@@ -133,15 +156,29 @@ impl TextFile {
     pub fn disk_not_text(&self) -> Option<&NotTextReason> {
         self.disk_not_text.as_ref()
     }
-    /// Content as last read from / written to disk.
+    /// Content as last read from / written to disk (builds the rope of a loaded file that
+    /// has none yet; see [`TextFile::disk_snap_text`] for a way that does not).
     pub fn disk_text(&self) -> &Rope {
-        &self.disk_text
+        match &self.disk_text {
+            Some(r) => r,
+            None => self.doc.base().rope(),
+        }
+    }
+    /// Content as last read from / written to disk, without building a rope.
+    pub fn disk_snap_text(&self) -> SnapText {
+        match &self.disk_text {
+            Some(r) => SnapText::from(r.clone()),
+            None => self.doc.base().clone(),
+        }
     }
     pub fn is_dirty(&self) -> bool {
         self.doc.version() != &self.disk_base
     }
     fn has_unseen(&self, seen: &SeenVersion) -> bool {
-        let mine = self.doc.remote_version(self.doc.version());
+        let Some(doc) = self.doc.built() else {
+            return false; // no events
+        };
+        let mine = doc.remote_version(doc.version());
         mine.iter()
             .any(|(agent, seq)| seen.get(agent).is_none_or(|s| seq > s))
     }
@@ -447,10 +484,15 @@ impl Workspace {
             _ => Err(VfsError::NoFile(path)),
         }
     }
-    /// Current text of a text file (O(1) clone).
+    /// Current text of a text file (O(1) clone; builds the rope of a loaded file that has
+    /// none yet, not its document).
     pub fn text(&mut self, f: FileId) -> Option<Rope> {
+        self.text_snap(f).map(|t| t.to_rope())
+    }
+    /// Current text of a text file without building a rope or document (O(1) clone).
+    pub fn text_snap(&mut self, f: FileId) -> Option<SnapText> {
         match self.files.get_mut(f.0 as usize)?.as_mut()? {
-            FileState::Text(t) => Some(t.doc.snapshot()),
+            FileState::Text(t) => Some(t.doc.current()),
             _ => None,
         }
     }
@@ -739,11 +781,14 @@ impl Workspace {
                 if is_dir {
                     // Walk it: files created before the watch on it was added have no event.
                     let mut noop = |_p: Progress| {};
-                    if let Ok((entries, _)) =
-                        load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
-                    {
-                        let mut all: Vec<Loaded> =
-                            entries.into_iter().map(Loaded::from_entry).collect();
+                    if let Ok((mut all, _)) = load::walk_map(
+                        &self.root.clone(),
+                        abs,
+                        &self.opts.load,
+                        &mut noop,
+                        &Loaded::from_entry,
+                        &|l: &Loaded| &l.path,
+                    ) {
                         all.push(Loaded {
                             path: rel.to_string(),
                             kind: NodeKind::Dir,
@@ -754,9 +799,9 @@ impl Workspace {
                     }
                 } else {
                     let (content, len, mtime) =
-                        load::read_classified(abs, self.opts.load.max_file_size);
+                        load::read_classified_raw(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
-                        vec![Loaded::from_entry(load::LoadedEntry {
+                        vec![Loaded::from_entry(RawEntry {
                             path: rel.to_string(),
                             kind: NodeKind::File,
                             content: Some(content),
@@ -772,13 +817,13 @@ impl Workspace {
     }
 
     fn reread_file(&mut self, f: FileId, rel: &str, abs: &Path, rep: &mut DiskReport) {
-        let (content, len, _) = load::read_classified(abs, self.opts.load.max_file_size);
+        let (content, len, _) = load::read_classified_raw(abs, self.opts.load.max_file_size);
         let disk_agent = self.opts.disk_agent.clone();
         let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else {
             return;
         };
         match (state, content) {
-            (FileState::Text(t), Content::Text(new)) => {
+            (FileState::Text(t), RawContent::Text(new)) => {
                 t.disk_not_text = None;
                 match apply_disk_text(t, &disk_agent, new) {
                     Some(v) => {
@@ -791,16 +836,16 @@ impl Workspace {
                     None => rep.unchanged += 1,
                 }
             }
-            (FileState::Text(t), Content::NotText(reason)) => {
+            (FileState::Text(t), RawContent::NotText(reason)) => {
                 t.disk_not_text = Some(reason);
                 rep.not_text.push(rel.to_string());
             }
-            (st @ FileState::NotText { .. }, Content::Text(new)) => {
-                *st = FileState::Text(Box::new(TextFile::new(new)));
+            (st @ FileState::NotText { .. }, RawContent::Text(new)) => {
+                *st = FileState::Text(Box::new(TextFile::loaded(new)));
                 rep.modified.push(rel.to_string());
                 self.record(Change::Doc(f, Frontier::root()));
             }
-            (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
+            (FileState::NotText { reason, len: l }, RawContent::NotText(r)) => {
                 if *reason == r && *l == len {
                     rep.unchanged += 1;
                 } else {
@@ -818,10 +863,17 @@ impl Workspace {
     fn rescan(&mut self, rep: &mut DiskReport) {
         let mut noop = |_p: Progress| {};
         let root = self.root.clone();
-        let Ok((entries, _)) = load::walk(&root, &root, &self.opts.load, &mut noop) else {
+        let Ok((entries, _)) = load::walk_map(
+            &root,
+            &root,
+            &self.opts.load,
+            &mut noop,
+            &|e: RawEntry| e.path,
+            &|p: &String| p,
+        ) else {
             return;
         };
-        let on_disk: BTreeSet<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let on_disk: BTreeSet<String> = entries.into_iter().collect();
         let tracked: Vec<String> = self.tree.visible().map(|(_, p)| p.to_string()).collect();
         let mut paths: BTreeSet<String> = on_disk;
         paths.extend(tracked);
@@ -854,7 +906,7 @@ impl Workspace {
             }
             let text = t.doc.snapshot();
             let version = t.doc.version().clone();
-            if text == t.disk_text && abs.exists() {
+            if text == *t.disk_text() && abs.exists() {
                 t.disk_base = version;
                 self.dirty.remove(&f);
                 continue;
@@ -866,7 +918,7 @@ impl Workspace {
                 .and_then(|_| atomic_write(&abs, text.to_string().as_bytes()));
             match res {
                 Ok(()) => {
-                    t.disk_text = text;
+                    t.disk_text = Some(text);
                     t.disk_base = version;
                     t.write_error = None;
                     self.dirty.remove(&f);
@@ -987,8 +1039,11 @@ impl Workspace {
         let files = &self.files;
         tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
             Some(Some(FileState::Text(t))) => {
+                let Some(doc) = t.doc.built() else {
+                    return false; // no events
+                };
                 let fr = doc_at.get(&f).cloned().unwrap_or_else(Frontier::root);
-                let rv = t.doc.remote_version(&fr);
+                let rv = doc.remote_version(&fr);
                 rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
             }
             _ => false,
@@ -998,10 +1053,12 @@ impl Workspace {
             let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
                 Some(FileState::Text(t)) => {
                     let fr = doc_at.get(&own).cloned().unwrap_or_else(Frontier::root);
-                    SnapContent::Text {
-                        text: t.doc.checkout(&fr)?,
-                        version: fr,
-                    }
+                    let text = match t.doc.built() {
+                        Some(doc) => SnapText::from(doc.checkout(&fr)?),
+                        // Not built: no events, the root version is the only one.
+                        None => t.doc.base().clone(),
+                    };
+                    SnapContent::Text { text, version: fr }
                 }
                 Some(FileState::NotText { reason, len }) => SnapContent::NotText {
                     reason: reason.clone(),
@@ -1019,11 +1076,12 @@ impl Workspace {
     }
 }
 
-/// What a snapshot shows for a node's state (rope and version shared, not copied).
+/// What a snapshot shows for a node's state (text and version shared, not copied; a file
+/// whose document is not built shows its loaded text, and stays not built).
 fn snap_content(st: &mut FileState) -> SnapContent {
     match st {
         FileState::Text(t) => SnapContent::Text {
-            text: t.doc.snapshot(),
+            text: t.doc.current(),
             version: t.doc.version().clone(),
         },
         FileState::NotText { reason, len } => SnapContent::NotText {
@@ -1037,20 +1095,26 @@ fn snap_content(st: &mut FileState) -> SnapContent {
 /// The version a delete by this replica has "seen" for file `f`: what is on disk.
 fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
-        Some(Some(FileState::Text(t))) => seen_of(t.doc.remote_version(&t.disk_base)),
+        Some(Some(FileState::Text(t))) => match t.doc.built() {
+            Some(doc) => seen_of(doc.remote_version(&t.disk_base)),
+            None => SeenVersion::new(), // no events
+        },
         _ => SeenVersion::new(),
     }
 }
 
 /// Merge new disk content into a text file. Returns the new document version, or `None` when
 /// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Rope) -> Option<Frontier> {
-    if new == t.disk_text {
+fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Box<str>) -> Option<Frontier> {
+    let old = t.disk_snap_text();
+    if old == *new {
         return None;
     }
-    let old_s = t.disk_text.to_string();
-    let new_s = new.to_string();
-    let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
+    let old_s: std::borrow::Cow<str> = match old.as_str() {
+        Some(s) => s.into(),
+        None => old.to_string().into(),
+    };
+    let edits: Vec<Edit> = diff_edits(&old_s, &new)
         .into_iter()
         .map(|e| Edit {
             range: e.range,
@@ -1065,12 +1129,12 @@ fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Rope) -> Option<Fron
             if after > before {
                 t.disk_base = Frontier::single(after - 1);
             }
-            t.disk_text = new;
+            t.disk_text = Some(Rope::from_str(&new));
             Some(out.version)
         }
         Err(_) => {
             // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
-            let mut fresh = TextFile::new(new);
+            let mut fresh = TextFile::loaded(new);
             std::mem::swap(t, &mut fresh);
             Some(t.doc.version().clone())
         }
