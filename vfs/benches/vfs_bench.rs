@@ -307,8 +307,12 @@ fn main() {
     if args.first().map(String::as_str) == Some("load-only") {
         // For profiling (`perf record -g BENCH_BINARY load-only DIR`): one load, nothing else.
         let t = Instant::now();
-        let ws = Workspace::load(Path::new(&args[1]), WorkspaceOptions::default(), &mut |_| {})
-            .unwrap();
+        let ws = Workspace::load(
+            Path::new(&args[1]),
+            WorkspaceOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
         println!("loaded {} entries in {:?}", ws.len(), t.elapsed());
         std::mem::forget(ws); // not timed: keep its drop out of the profile
         return;
