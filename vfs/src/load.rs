@@ -348,6 +348,7 @@ struct Collector<'a, T> {
     skipped: usize,
     shared: &'a Shared<T>,
     map: &'a (dyn Fn(RawEntry) -> T + Sync),
+    path_of: &'a (dyn Fn(&T) -> &str + Sync),
 }
 
 struct Shared<T> {
@@ -396,7 +397,10 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
 
 impl<T> Drop for Collector<'_, T> {
     fn drop(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        // Sorted here, on the walker thread; the batches are merged at the end.
+        let mut batch = std::mem::take(&mut self.batch);
+        let path_of = self.path_of;
+        batch.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
         let mut g = self
             .shared
             .batches
@@ -412,6 +416,7 @@ struct CollectorBuilder<'a, T> {
     limit: u64,
     shared: &'a Shared<T>,
     map: &'a (dyn Fn(RawEntry) -> T + Sync),
+    path_of: &'a (dyn Fn(&T) -> &str + Sync),
 }
 
 impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
@@ -423,6 +428,7 @@ impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
             skipped: 0,
             shared: self.shared,
             map: self.map,
+            path_of: self.path_of,
         })
     }
 }
@@ -450,7 +456,7 @@ pub(crate) fn walk_map<T: Send>(
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
     map: &(dyn Fn(RawEntry) -> T + Sync),
-    path_of: &dyn Fn(&T) -> &str,
+    path_of: &(dyn Fn(&T) -> &str + Sync),
 ) -> Result<(Vec<T>, usize), LoadError> {
     let md = fs::metadata(root).map_err(|e| LoadError::Root {
         path: root.to_path_buf(),
@@ -474,6 +480,7 @@ pub(crate) fn walk_map<T: Send>(
                 limit: opts.max_file_size,
                 shared,
                 map,
+                path_of,
             });
             drop(done_tx);
         });
@@ -490,17 +497,41 @@ pub(crate) fn walk_map<T: Send>(
         .batches
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    let mut out = Vec::with_capacity(batches.iter().map(Vec::len).sum());
-    for b in batches {
-        out.extend(b);
+    // Each batch is sorted: merge them (smallest first).
+    let mut batches = batches;
+    batches.sort_by_key(|b| std::cmp::Reverse(b.len()));
+    let mut out = batches.pop().unwrap_or_default();
+    while let Some(b) = batches.pop() {
+        out = merge_sorted(out, b, path_of);
     }
-    out.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
     progress(Progress {
         files: shared.files.load(Ordering::Relaxed),
         bytes: shared.bytes.load(Ordering::Relaxed),
         done: true,
     });
     Ok((out, skipped))
+}
+
+/// Merge two vectors sorted by `key` into one (stable: `a` first on ties).
+fn merge_sorted<T>(a: Vec<T>, b: Vec<T>, key: &dyn Fn(&T) -> &str) -> Vec<T> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        if key(y) < key(x) {
+            out.extend(b.next());
+        } else {
+            out.extend(a.next());
+        }
+    }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 /// Single-path ignore check for paths reported by the watcher, with the same rules as the walk.

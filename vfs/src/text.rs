@@ -182,6 +182,11 @@ impl Eq for SnapText {}
 /// The root version (what a document that is not built is at).
 static ROOT: LazyLock<Frontier> = LazyLock::new(Frontier::root);
 
+/// The root version, as a `'static` reference.
+pub(crate) fn root_frontier() -> &'static Frontier {
+    &ROOT
+}
+
 /// A text file's engine [`Document`], built from its base text on first use.
 ///
 /// Dereferences to [`Document`] (building it if needed), so existing calls such as

@@ -31,7 +31,7 @@ use crate::load::{
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
 use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
-    FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp,
+    FileId, FileTree, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent, TreeOp,
 };
 
 /// Workspace settings.
@@ -77,25 +77,35 @@ pub enum VfsError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// A walked entry turned into workspace state (on the walker threads).
+/// A walked entry turned into workspace state (on the walker threads, with its shared path
+/// and its name, so that the main thread only links it in).
 struct Loaded {
-    path: String,
+    path: Arc<str>,
+    name: String,
     kind: NodeKind,
     state: FileState,
 }
 
 impl Loaded {
+    fn new(path: &str, kind: NodeKind, state: FileState) -> Loaded {
+        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        Loaded {
+            path: Arc::from(path),
+            name,
+            kind,
+            state,
+        }
+    }
     fn from_entry(e: RawEntry) -> Loaded {
         let state = match e.content {
             None => FileState::Dir,
             Some(RawContent::Text(text)) => FileState::Text(Box::new(TextFile::loaded(text))),
             Some(RawContent::NotText(reason)) => FileState::NotText { reason, len: e.len },
         };
-        Loaded {
-            path: e.path,
-            kind: e.kind,
-            state,
-        }
+        Loaded::new(&e.path, e.kind, state)
+    }
+    fn path_of(l: &Loaded) -> &str {
+        &l.path
     }
 }
 
@@ -107,15 +117,23 @@ impl Loaded {
 /// [`Workspace::text`] or any `doc` call other than [`LazyDoc::version`] does.
 pub struct TextFile {
     pub doc: LazyDoc,
+    /// `None` until the disk side differs from "the base text, at the root version, no
+    /// errors" (the state of every file as loaded: 8 bytes instead of a hundred).
+    disk: Option<Box<DiskSide>>,
+}
+
+/// The disk side of a text file (see [`TextFile`]).
+#[derive(Default)]
+struct DiskSide {
     /// The disk agent's id in `doc`, registered on the first change read from disk (a file as
     /// loaded is the document's base text, with no events and no agents).
-    disk_agent: Option<AgentId>,
+    agent: Option<AgentId>,
     /// `None`: the disk holds the document's base text (the file as loaded or created).
-    disk_text: Option<Rope>,
-    disk_base: Frontier,
+    text: Option<Rope>,
+    base: Frontier,
     /// Set when the disk content stopped being text (binary, too large...): the document is
     /// kept, write-back is suspended until the disk holds text again.
-    disk_not_text: Option<NotTextReason>,
+    not_text: Option<NotTextReason>,
     write_error: Option<String>,
 }
 
@@ -132,12 +150,11 @@ impl TextFile {
     fn with_base(base: SnapText) -> TextFile {
         TextFile {
             doc: LazyDoc::new(base),
-            disk_agent: None,
-            disk_text: None,
-            disk_base: Frontier::root(),
-            disk_not_text: None,
-            write_error: None,
+            disk: None,
         }
+    }
+    fn side_mut(&mut self) -> &mut DiskSide {
+        self.disk.get_or_insert_with(Default::default)
     }
     /// The engine document (built on first use; same as `&*self.doc`).
     pub fn document(&self) -> &Document {
@@ -149,30 +166,37 @@ impl TextFile {
     }
     /// The last write-back error, if the last attempt failed.
     pub fn write_error(&self) -> Option<&str> {
-        self.write_error.as_deref()
+        self.disk.as_ref()?.write_error.as_deref()
     }
     /// Why the disk content is not text any more (binary, grew past the size limit...), if so:
     /// the document is kept and write-back is suspended until the disk holds text again.
     pub fn disk_not_text(&self) -> Option<&NotTextReason> {
-        self.disk_not_text.as_ref()
+        self.disk.as_ref()?.not_text.as_ref()
+    }
+    /// A version of the document whose text is exactly [`TextFile::disk_text`].
+    pub fn disk_base(&self) -> &Frontier {
+        match &self.disk {
+            Some(d) => &d.base,
+            None => crate::text::root_frontier(),
+        }
     }
     /// Content as last read from / written to disk (builds the rope of a loaded file that
     /// has none yet; see [`TextFile::disk_snap_text`] for a way that does not).
     pub fn disk_text(&self) -> &Rope {
-        match &self.disk_text {
+        match self.disk.as_ref().and_then(|d| d.text.as_ref()) {
             Some(r) => r,
             None => self.doc.base().rope(),
         }
     }
     /// Content as last read from / written to disk, without building a rope.
     pub fn disk_snap_text(&self) -> SnapText {
-        match &self.disk_text {
+        match self.disk.as_ref().and_then(|d| d.text.as_ref()) {
             Some(r) => SnapText::from(r.clone()),
             None => self.doc.base().clone(),
         }
     }
     pub fn is_dirty(&self) -> bool {
-        self.doc.version() != &self.disk_base
+        self.doc.version() != self.disk_base()
     }
     fn has_unseen(&self, seen: &SeenVersion) -> bool {
         let Some(doc) = self.doc.built() else {
@@ -220,6 +244,39 @@ struct JournalEntry {
 enum Change {
     Tree(TreeEvent),
     Doc(FileId, Frontier),
+    /// The create events of one batch of walked entries (a load), in the order they were
+    /// applied, all with `stamp`. Each is rebuilt on replay from its node (see
+    /// [`CreatedNode`]): 32 bytes per node instead of a stored event and name.
+    Created {
+        stamp: Stamp,
+        nodes: Vec<CreatedNode>,
+    },
+}
+
+/// One create event of a [`Change::Created`] batch: node `f`, created as `kind` under
+/// `parent` with the last component of `path` as its name. Node ids never change, so the
+/// event is `Create { kind, parent: node_id(parent), name }` by `node_id(f)`.
+struct CreatedNode {
+    f: FileId,
+    parent: FileId,
+    kind: NodeKind,
+    /// The path the node was created at (shared with the tree view while it is unchanged).
+    path: Arc<str>,
+}
+
+impl CreatedNode {
+    fn event(&self, stamp: &Stamp, tree: &FileTree) -> Option<TreeEvent> {
+        let name = self.path.rsplit('/').next().unwrap_or(&self.path);
+        Some(TreeEvent {
+            stamp: stamp.clone(),
+            node: tree.node_id(self.f)?.clone(),
+            op: TreeOp::Create {
+                kind: self.kind,
+                parent: tree.node_id(self.parent)?.clone(),
+                name: name.to_string(),
+            },
+        })
+    }
 }
 
 /// The whole workspace. Owned by one thread; share [`WorkspaceSnapshot`]s with others.
@@ -296,7 +353,7 @@ impl Workspace {
             &opts.load,
             progress,
             &Loaded::from_entry,
-            &|l: &Loaded| &l.path,
+            &Loaded::path_of,
         )?;
         let ignore = IgnoreFilter::new(&root, &opts.load);
         let replica: Arc<str> = Arc::from(opts.replica.as_str());
@@ -323,33 +380,34 @@ impl Workspace {
         // (entries from `load::walk` are sorted already, which this sort detects in O(n)).
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut created = Vec::new();
-        let hlc = self.author.clock.tick();
-        // One workspace version for the whole batch (a load is one step of history).
-        let mut first = true;
+        // One stamp and one workspace version for the whole batch (a load is one step of
+        // history), journaled as one compact entry.
+        let stamp = Stamp {
+            hlc: self.author.clock.tick(),
+            agent: self.replica.clone(),
+        };
+        let mut nodes: Vec<CreatedNode> = Vec::with_capacity(entries.len());
         // Loading into an empty workspace: the walk's paths are unique and sorted, so the
         // listing is built by appending, and no path can exist yet.
         let fresh = self.tree.len_nodes() == 1 && self.listing.files.is_empty();
-        self.journal.reserve(entries.len());
         self.files.reserve(entries.len());
         self.tree.reserve(entries.len());
         if fresh {
             self.listing.paths.reserve(entries.len() + 1);
         }
         // Consecutive entries mostly share their directory: remember the last one.
-        let mut last_dir: Option<(String, FileId, crate::tree::NodeId)> = None;
+        let mut last_dir: Option<(Arc<str>, FileId)> = None;
         for e in entries {
             if !fresh && self.tree.lookup(&e.path).is_some() {
                 continue;
             }
-            let (dir, name) = match e.path.rsplit_once('/') {
-                Some((d, n)) => (d, n),
-                None => ("", e.path.as_str()),
-            };
+            let name = e.name.as_str();
             if name.is_empty() || name == "." || name == ".." {
                 continue;
             }
-            let (parent, parent_node) = match &last_dir {
-                Some((d, f, n)) if d == dir => (*f, n.clone()),
+            let dir = &e.path[..(e.path.len() - name.len()).saturating_sub(1)];
+            let parent = match &last_dir {
+                Some((d, f)) if **d == *dir => *f,
                 _ => {
                     let Some(parent) = self.tree.lookup(dir) else {
                         continue;
@@ -357,54 +415,40 @@ impl Workspace {
                     if self.tree.kind(parent) != Some(NodeKind::Dir) {
                         continue;
                     }
-                    let Some(n) = self.tree.node_id(parent).cloned() else {
-                        continue;
-                    };
-                    last_dir = Some((dir.to_string(), parent, n.clone()));
-                    (parent, n)
+                    let d = self.tree.path_arc(parent).unwrap_or_else(|| Arc::from(dir));
+                    last_dir = Some((d, parent));
+                    parent
                 }
             };
-            let ev = TreeEvent {
-                stamp: crate::tree::Stamp {
-                    hlc,
-                    agent: self.replica.clone(),
-                },
-                node: self.author.new_node(&self.replica),
-                op: TreeOp::Create {
-                    kind: e.kind,
-                    parent: parent_node,
-                    name: name.to_string(),
-                },
-            };
-            let f = self.tree.create_visible(&ev, parent, &e.path);
+            let node = self.author.new_node(&self.replica);
+            let f = self
+                .tree
+                .create_visible(node, &stamp, e.kind, parent, e.name, e.path.clone());
             let mut state = e.state;
             if fresh {
-                let path = self.tree.path_arc(f);
-                if let Some(p) = &path {
-                    self.listing.files.push_back(SnapFile {
-                        id: f,
-                        path: p.clone(),
-                        content: snap_content(&mut state),
-                    });
-                }
-                self.listing.set_path(f, path);
+                self.listing.files.push_back(SnapFile {
+                    id: f,
+                    path: e.path.clone(),
+                    content: snap_content(&mut state),
+                });
+                self.listing.set_path(f, Some(e.path.clone()));
                 self.files_resize(f);
                 self.files[f.0 as usize] = Some(state);
             } else {
                 self.set_state(f, state);
             }
-            if first {
-                self.record(Change::Tree(ev));
-                first = false;
-            } else {
-                self.journal.push(JournalEntry {
-                    version: self.version,
-                    change: Change::Tree(ev),
-                });
-            }
             if report {
-                created.push(e.path);
+                created.push(e.path.to_string());
             }
+            nodes.push(CreatedNode {
+                f,
+                parent,
+                kind: e.kind,
+                path: e.path,
+            });
+        }
+        if !nodes.is_empty() {
+            self.record(Change::Created { stamp, nodes });
         }
         let gen = self.tree.view_generation();
         self.refresh_tree();
@@ -787,13 +831,9 @@ impl Workspace {
                         &self.opts.load,
                         &mut noop,
                         &Loaded::from_entry,
-                        &|l: &Loaded| &l.path,
+                        &Loaded::path_of,
                     ) {
-                        all.push(Loaded {
-                            path: rel.to_string(),
-                            kind: NodeKind::Dir,
-                            state: FileState::Dir,
-                        });
+                        all.push(Loaded::new(rel, NodeKind::Dir, FileState::Dir));
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
                     }
@@ -824,7 +864,9 @@ impl Workspace {
         };
         match (state, content) {
             (FileState::Text(t), RawContent::Text(new)) => {
-                t.disk_not_text = None;
+                if let Some(d) = &mut t.disk {
+                    d.not_text = None;
+                }
                 match apply_disk_text(t, &disk_agent, new) {
                     Some(v) => {
                         rep.modified.push(rel.to_string());
@@ -837,7 +879,7 @@ impl Workspace {
                 }
             }
             (FileState::Text(t), RawContent::NotText(reason)) => {
-                t.disk_not_text = Some(reason);
+                t.side_mut().not_text = Some(reason);
                 rep.not_text.push(rel.to_string());
             }
             (st @ FileState::NotText { .. }, RawContent::Text(new)) => {
@@ -901,13 +943,13 @@ impl Workspace {
                 self.dirty.remove(&f);
                 continue;
             };
-            if t.disk_not_text.is_some() {
+            if t.disk_not_text().is_some() {
                 continue;
             }
             let text = t.doc.snapshot();
             let version = t.doc.version().clone();
             if text == *t.disk_text() && abs.exists() {
-                t.disk_base = version;
+                t.side_mut().base = version;
                 self.dirty.remove(&f);
                 continue;
             }
@@ -918,14 +960,15 @@ impl Workspace {
                 .and_then(|_| atomic_write(&abs, text.to_string().as_bytes()));
             match res {
                 Ok(()) => {
-                    t.disk_text = Some(text);
-                    t.disk_base = version;
-                    t.write_error = None;
+                    let d = t.side_mut();
+                    d.text = Some(text);
+                    d.base = version;
+                    d.write_error = None;
                     self.dirty.remove(&f);
                     rep.written.push(path);
                 }
                 Err(e) => {
-                    t.write_error = Some(e.to_string());
+                    t.side_mut().write_error = Some(e.to_string());
                     rep.failed.push((path, e.to_string()));
                 }
             }
@@ -1032,6 +1075,13 @@ impl Workspace {
                 Change::Doc(f, fr) => {
                     doc_at.insert(*f, fr.clone());
                 }
+                Change::Created { stamp, nodes } => {
+                    for n in nodes {
+                        if let Some(ev) = n.event(stamp, &self.tree) {
+                            tree.apply(&ev);
+                        }
+                    }
+                }
             }
         }
         // The journal replays every tree event in the order it was applied, so the replayed
@@ -1096,7 +1146,7 @@ fn snap_content(st: &mut FileState) -> SnapContent {
 fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
         Some(Some(FileState::Text(t))) => match t.doc.built() {
-            Some(doc) => seen_of(doc.remote_version(&t.disk_base)),
+            Some(doc) => seen_of(doc.remote_version(t.disk_base())),
             None => SeenVersion::new(), // no events
         },
         _ => SeenVersion::new(),
@@ -1122,14 +1172,22 @@ fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Box<str>) -> Option<
         })
         .collect();
     let before = t.doc.oplog().len();
-    let agent = *t.disk_agent.get_or_insert_with(|| t.doc.agent(disk_agent));
-    match t.doc.edit_at(agent, &t.disk_base, &edits) {
+    let agent = match t.disk.as_ref().and_then(|d| d.agent) {
+        Some(a) => a,
+        None => {
+            let a = t.doc.agent(disk_agent);
+            t.side_mut().agent = Some(a);
+            a
+        }
+    };
+    let base = t.disk_base().clone();
+    match t.doc.edit_at(agent, &base, &edits) {
         Ok(out) => {
             let after = t.doc.oplog().len();
             if after > before {
-                t.disk_base = Frontier::single(after - 1);
+                t.side_mut().base = Frontier::single(after - 1);
             }
-            t.disk_text = Some(Rope::from_str(&new));
+            t.side_mut().text = Some(Rope::from_str(&new));
             Some(out.version)
         }
         Err(_) => {

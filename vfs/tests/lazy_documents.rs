@@ -95,6 +95,13 @@ fn load_and_snapshots_never_materialise_untouched_files() {
     ws.rename("a.txt", "b.txt").unwrap();
     let s = ws.snapshot();
     assert_eq!(snap_text(&s, "b.txt").as_str(), Some("alpha\nbeta\n"));
+    // The load's version replayed after the rename: created paths and loaded texts.
+    let at_load = ws.snapshot_at(v).unwrap();
+    assert!(at_load.get("b.txt").is_none());
+    for (p, want) in files() {
+        assert_eq!(snap_text(&at_load, p).as_str(), Some(want), "{p}");
+    }
+    assert_eq!(at_load.files().len(), snaps[0].files().len());
     ws.flush();
     for p in files().keys().filter(|p| **p != "a.txt") {
         assert!(!built(&ws, p), "{p} materialised by rename/snapshot/flush");
