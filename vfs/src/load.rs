@@ -7,12 +7,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 use ropey::Rope;
 
+use crate::text::SnapText;
 use crate::tree::NodeKind;
 
 /// Default size limit for text files (8 MiB).
@@ -94,7 +95,7 @@ pub enum Content {
 impl Content {
     fn from_raw(c: RawContent) -> Content {
         match c {
-            RawContent::Text(s) => Content::Text(Rope::from_str(&s)),
+            RawContent::Text(s) => Content::Text(s.to_rope()),
             RawContent::NotText(r) => Content::NotText(r),
         }
     }
@@ -104,7 +105,7 @@ impl Content {
 /// (exactly its bytes, one allocation).
 #[derive(Clone, Debug)]
 pub(crate) enum RawContent {
-    Text(Box<str>),
+    Text(SnapText),
     NotText(NotTextReason),
 }
 
@@ -169,19 +170,32 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
 
 /// [`classify`] keeping the text as the string it was read as (no copy).
 pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
+    if let Err(r) = check_text(&bytes, limit) {
+        return RawContent::NotText(r);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => RawContent::Text(SnapText::loaded(s.into_boxed_str())),
+        Err(e) => RawContent::NotText(NotTextReason::NotUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        }),
+    }
+}
+
+/// Is `bytes` text (size limit, no NUL in the first 8000 bytes, UTF-8)?
+fn check_text(bytes: &[u8], limit: u64) -> Result<(), NotTextReason> {
     if bytes.len() as u64 > limit {
-        return RawContent::NotText(NotTextReason::TooLarge {
+        return Err(NotTextReason::TooLarge {
             size: bytes.len() as u64,
             limit,
         });
     }
     if bytes[..bytes.len().min(8000)].contains(&0) {
-        return RawContent::NotText(NotTextReason::Binary);
+        return Err(NotTextReason::Binary);
     }
-    match String::from_utf8(bytes) {
-        Ok(s) => RawContent::Text(s.into_boxed_str()),
-        Err(e) => RawContent::NotText(NotTextReason::NotUtf8 {
-            valid_up_to: e.utf8_error().valid_up_to(),
+    match std::str::from_utf8(bytes) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(NotTextReason::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
         }),
     }
 }
@@ -217,34 +231,44 @@ pub(crate) fn read_classified_raw(
     }
 }
 
-/// [`read_classified`] for a walked entry whose directory listing already says what it is:
-/// a regular file is opened directly (one `fstat` on the open file instead of a path lookup).
-fn read_walked(
-    path: &Path,
-    ft: Option<fs::FileType>,
-    limit: u64,
-) -> (RawContent, u64, Option<SystemTime>) {
+/// A walked entry, opened: classified already, or a regular file within the size limit.
+enum Walked {
+    Done(RawContent, u64, Option<SystemTime>),
+    Open(fs::File, u64, Option<SystemTime>),
+}
+
+/// [`read_classified`] up to the read, for a walked entry whose directory listing already
+/// says what it is: a regular file is opened directly (one `fstat` on the open file instead
+/// of a path lookup).
+fn open_walked(path: &Path, ft: Option<fs::FileType>, limit: u64) -> Walked {
     if !ft.is_some_and(|t| t.is_file()) {
-        return read_classified_raw(path, limit);
+        let (c, len, mtime) = read_classified_raw(path, limit);
+        return Walked::Done(c, len, mtime);
     }
+    let done = |(c, len, mtime)| Walked::Done(c, len, mtime);
     let f = match fs::File::open(path) {
         Ok(f) => f,
-        Err(e) => return unreadable(e, 0, None),
+        Err(e) => return done(unreadable(e, 0, None)),
     };
     let md = match f.metadata() {
         Ok(md) => md,
-        Err(e) => return unreadable(e, 0, None),
+        Err(e) => return done(unreadable(e, 0, None)),
     };
     let mtime = md.modified().ok();
     if !md.is_file() {
         // Replaced since the directory was listed.
-        return (RawContent::NotText(NotTextReason::Special), md.len(), mtime);
+        return done((RawContent::NotText(NotTextReason::Special), md.len(), mtime));
     }
     if md.len() > limit {
-        return too_large(md.len(), limit, mtime);
+        return done(too_large(md.len(), limit, mtime));
     }
-    read_open(f, md.len(), limit, mtime)
+    Walked::Open(f, md.len(), mtime)
 }
+
+/// Walked files up to this size are read into their thread's current text chunk.
+const IN_CHUNK_MAX: u64 = 16 * 1024;
+/// Size of a text chunk (above glibc's mmap threshold: one `mmap` per chunk, no heap growth).
+const CHUNK: usize = 256 * 1024;
 
 fn unreadable(
     e: std::io::Error,
@@ -349,6 +373,89 @@ struct Collector<'a, T> {
     shared: &'a Shared<T>,
     map: &'a (dyn Fn(RawEntry) -> T + Sync),
     path_of: &'a (dyn Fn(&T) -> &str + Sync),
+    /// Texts of small files read by this thread, one after the other (see [`SnapText`]).
+    chunk: Vec<u8>,
+    /// Entries whose text is `chunk[range]`, mapped when the chunk is full.
+    pending: Vec<(RawEntry, std::ops::Range<usize>)>,
+}
+
+impl<T> Collector<'_, T> {
+    /// Read a small file into the chunk: `Ok` if it is text (its entry is pending in the
+    /// chunk), else what it is, its size and its path back.
+    fn read_into_chunk(
+        &mut self,
+        f: fs::File,
+        len: u64,
+        path: String,
+        mtime: Option<SystemTime>,
+    ) -> Result<(), (RawContent, u64, String)> {
+        let want = len as usize;
+        if self.chunk.capacity() - self.chunk.len() <= want {
+            // Strictly more room than the size: the read ends without growing the chunk.
+            self.freeze();
+            self.chunk = Vec::with_capacity(CHUNK.max(want + 1));
+        }
+        let start = self.chunk.len();
+        let res = f.take(self.limit + 1).read_to_end(&mut self.chunk);
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                self.chunk.truncate(start);
+                return Err((unreadable(e, len, None).0, len, path));
+            }
+        };
+        match check_text(&self.chunk[start..], self.limit) {
+            Ok(()) => {
+                self.pending.push((
+                    RawEntry {
+                        path,
+                        kind: NodeKind::File,
+                        content: None,
+                        len: n as u64,
+                        mtime,
+                    },
+                    start..start + n,
+                ));
+                Ok(())
+            }
+            Err(r) => {
+                self.chunk.truncate(start);
+                Err((RawContent::NotText(r), n as u64, path))
+            }
+        }
+    }
+
+    /// Share the current chunk with the texts pending in it and map their entries.
+    fn freeze(&mut self) {
+        let mut buf = std::mem::take(&mut self.chunk);
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return;
+        }
+        if buf.capacity() - buf.len() > buf.len() / 4 {
+            buf.shrink_to_fit();
+        }
+        // Every text in the chunk was checked to be UTF-8, so the chunk is too.
+        let chunk = String::from_utf8(buf).map(Arc::new);
+        for (mut e, range) in pending {
+            let text = match &chunk {
+                Ok(c) => SnapText::loaded_in(c, range.clone()),
+                Err(_) => None,
+            }
+            .or_else(|| {
+                let bytes = chunk.as_ref().err()?.as_bytes().get(range)?;
+                let s = std::str::from_utf8(bytes).ok()?;
+                Some(SnapText::loaded(s.into()))
+            });
+            e.content = Some(match text {
+                Some(t) => RawContent::Text(t),
+                None => {
+                    RawContent::NotText(NotTextReason::Unreadable("text chunk out of range".into()))
+                }
+            });
+            self.batch.push((self.map)(e));
+        }
+    }
 }
 
 struct Shared<T> {
@@ -379,7 +486,24 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
                 mtime: None,
             }
         } else {
-            let (content, len, mtime) = read_walked(entry.path(), ft, self.limit);
+            let (content, len, mtime, path) = match open_walked(entry.path(), ft, self.limit) {
+                Walked::Done(c, len, mtime) => (c, len, mtime, path),
+                Walked::Open(f, len, mtime) if len <= IN_CHUNK_MAX => {
+                    match self.read_into_chunk(f, len, path, mtime) {
+                        Err((c, len, path)) => (c, len, mtime, path),
+                        Ok(()) => {
+                            let n = self.pending.last().map_or(len, |(e, _)| e.len);
+                            self.shared.files.fetch_add(1, Ordering::Relaxed);
+                            self.shared.bytes.fetch_add(n, Ordering::Relaxed);
+                            return WalkState::Continue;
+                        }
+                    }
+                }
+                Walked::Open(f, len, mtime) => {
+                    let (c, len, mtime) = read_open(f, len, self.limit, mtime);
+                    (c, len, mtime, path)
+                }
+            };
             self.shared.files.fetch_add(1, Ordering::Relaxed);
             self.shared.bytes.fetch_add(len, Ordering::Relaxed);
             RawEntry {
@@ -397,6 +521,7 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
 
 impl<T> Drop for Collector<'_, T> {
     fn drop(&mut self) {
+        self.freeze();
         // Sorted here, on the walker thread; the batches are merged at the end.
         let mut batch = std::mem::take(&mut self.batch);
         let path_of = self.path_of;
@@ -429,6 +554,8 @@ impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
             shared: self.shared,
             map: self.map,
             path_of: self.path_of,
+            chunk: Vec::new(),
+            pending: Vec::new(),
         })
     }
 }

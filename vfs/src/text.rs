@@ -21,8 +21,34 @@ use engine::{Document, Frontier, Rope};
 
 /// A loaded file's text and, once someone needed it, its rope.
 struct Loaded {
-    text: Box<str>,
+    text: Bytes,
     rope: OnceLock<Rope>,
+}
+
+/// Where a loaded string lives: its own allocation, or a range of a chunk holding the texts
+/// of several files read one after the other by the same walker thread (a load allocates a
+/// few hundred chunks instead of one block per file; a chunk is freed when no text in it is
+/// used any more).
+enum Bytes {
+    Own(Box<str>),
+    InChunk {
+        chunk: Arc<String>,
+        start: u32,
+        len: u32,
+    },
+}
+
+impl Loaded {
+    fn str(&self) -> &str {
+        match &self.text {
+            Bytes::Own(s) => s,
+            Bytes::InChunk { chunk, start, len } => {
+                let start = *start as usize;
+                // In range and on char boundaries: checked by `SnapText::loaded_in`.
+                chunk.get(start..start + *len as usize).unwrap_or_default()
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -41,15 +67,28 @@ impl SnapText {
     /// A loaded string (no rope yet).
     pub fn loaded(text: Box<str>) -> SnapText {
         SnapText(Repr::Loaded(Arc::new(Loaded {
-            text,
+            text: Bytes::Own(text),
             rope: OnceLock::new(),
         })))
+    }
+    /// The loaded string `chunk[range]` (shares the chunk). `None` if `range` is not a
+    /// range of whole chars of `chunk` or does not fit in 32 bits.
+    pub(crate) fn loaded_in(chunk: &Arc<String>, range: std::ops::Range<usize>) -> Option<Self> {
+        chunk.get(range.clone())?;
+        Some(SnapText(Repr::Loaded(Arc::new(Loaded {
+            text: Bytes::InChunk {
+                chunk: chunk.clone(),
+                start: u32::try_from(range.start).ok()?,
+                len: u32::try_from(range.len()).ok()?,
+            },
+            rope: OnceLock::new(),
+        }))))
     }
     /// The text as a rope: built (once) on first use for a loaded string.
     pub fn rope(&self) -> &Rope {
         match &self.0 {
             Repr::Rope(r) => r,
-            Repr::Loaded(l) => l.rope.get_or_init(|| Rope::from_str(&l.text)),
+            Repr::Loaded(l) => l.rope.get_or_init(|| Rope::from_str(l.str())),
         }
     }
     /// The text as an owned rope (O(1) once built).
@@ -60,7 +99,7 @@ impl SnapText {
     pub fn as_str(&self) -> Option<&str> {
         match &self.0 {
             Repr::Rope(_) => None,
-            Repr::Loaded(l) => Some(&l.text),
+            Repr::Loaded(l) => Some(l.str()),
         }
     }
     /// Whether a rope exists for this text (always for a rope; for a loaded string, once
@@ -75,7 +114,7 @@ impl SnapText {
     pub fn len_bytes(&self) -> usize {
         match &self.0 {
             Repr::Rope(r) => r.len_bytes(),
-            Repr::Loaded(l) => l.text.len(),
+            Repr::Loaded(l) => l.str().len(),
         }
     }
     /// Length in chars (no rope built; O(n) on a loaded string without one).
@@ -84,7 +123,7 @@ impl SnapText {
             Repr::Rope(r) => r.len_chars(),
             Repr::Loaded(l) => match l.rope.get() {
                 Some(r) => r.len_chars(),
-                None => ropey::str_utils::byte_to_char_idx(&l.text, l.text.len()),
+                None => ropey::str_utils::byte_to_char_idx(l.str(), l.str().len()),
             },
         }
     }
@@ -92,7 +131,7 @@ impl SnapText {
     pub fn write_to<W: io::Write>(&self, mut w: W) -> io::Result<()> {
         match &self.0 {
             Repr::Rope(r) => r.write_to(w),
-            Repr::Loaded(l) => w.write_all(l.text.as_bytes()),
+            Repr::Loaded(l) => w.write_all(l.str().as_bytes()),
         }
     }
     /// Two texts are the same shared object (O(1); `false` says nothing).
@@ -127,7 +166,7 @@ impl fmt::Display for SnapText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Repr::Rope(r) => fmt::Display::fmt(r, f),
-            Repr::Loaded(l) => f.write_str(&l.text),
+            Repr::Loaded(l) => f.write_str(l.str()),
         }
     }
 }
@@ -136,7 +175,7 @@ impl fmt::Debug for SnapText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Repr::Rope(r) => fmt::Debug::fmt(r, f),
-            Repr::Loaded(l) => fmt::Debug::fmt(&*l.text, f),
+            Repr::Loaded(l) => fmt::Debug::fmt(l.str(), f),
         }
     }
 }
@@ -145,7 +184,7 @@ impl PartialEq<str> for SnapText {
     fn eq(&self, other: &str) -> bool {
         match &self.0 {
             Repr::Rope(r) => r == other,
-            Repr::Loaded(l) => &*l.text == other,
+            Repr::Loaded(l) => l.str() == other,
         }
     }
 }
@@ -160,7 +199,7 @@ impl PartialEq<Rope> for SnapText {
     fn eq(&self, other: &Rope) -> bool {
         match &self.0 {
             Repr::Rope(r) => r == other,
-            Repr::Loaded(l) => other == &*l.text,
+            Repr::Loaded(l) => other == l.str(),
         }
     }
 }
@@ -171,7 +210,7 @@ impl PartialEq for SnapText {
             return true;
         }
         match &other.0 {
-            Repr::Loaded(b) => *self == *b.text,
+            Repr::Loaded(b) => *self == *b.str(),
             Repr::Rope(b) => *self == *b,
         }
     }

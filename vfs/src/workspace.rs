@@ -144,8 +144,8 @@ impl TextFile {
         TextFile::with_base(SnapText::from(text))
     }
     /// A file as read from disk: the string is kept until the document is first needed.
-    fn loaded(text: Box<str>) -> TextFile {
-        TextFile::with_base(SnapText::loaded(text))
+    fn loaded(text: SnapText) -> TextFile {
+        TextFile::with_base(text)
     }
     fn with_base(base: SnapText) -> TextFile {
         TextFile {
@@ -1153,18 +1153,23 @@ fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     }
 }
 
+/// The text as one string (borrowed when it is a loaded string).
+fn str_of(t: &SnapText) -> std::borrow::Cow<'_, str> {
+    match t.as_str() {
+        Some(s) => s.into(),
+        None => t.to_string().into(),
+    }
+}
+
 /// Merge new disk content into a text file. Returns the new document version, or `None` when
 /// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Box<str>) -> Option<Frontier> {
+fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: SnapText) -> Option<Frontier> {
     let old = t.disk_snap_text();
-    if old == *new {
+    if old == new {
         return None;
     }
-    let old_s: std::borrow::Cow<str> = match old.as_str() {
-        Some(s) => s.into(),
-        None => old.to_string().into(),
-    };
-    let edits: Vec<Edit> = diff_edits(&old_s, &new)
+    let (old_s, new_s) = (str_of(&old), str_of(&new));
+    let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
         .into_iter()
         .map(|e| Edit {
             range: e.range,
@@ -1187,7 +1192,7 @@ fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Box<str>) -> Option<
             if after > before {
                 t.side_mut().base = Frontier::single(after - 1);
             }
-            t.side_mut().text = Some(Rope::from_str(&new));
+            t.side_mut().text = Some(new.to_rope());
             Some(out.version)
         }
         Err(_) => {

@@ -368,3 +368,67 @@ fn not_text_becoming_text_is_loaded_lazily() {
     assert_eq!(snap_text(&s, "bin.dat").as_str(), Some("now text\n"));
     assert!(!built(&ws, "bin.dat"));
 }
+
+#[test]
+fn loaded_texts_are_exact_across_shared_chunks() {
+    // Small texts share per-thread chunks; sizes up to 20 KiB cross the chunk boundaries
+    // and the in-chunk limit; binary and invalid UTF-8 files sit between texts.
+    let dir = tempfile::tempdir().unwrap();
+    let mut want: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for i in 0..600usize {
+        let rel = format!("d{}/f{i}", i % 7);
+        let p = dir.path().join(&rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        match i % 10 {
+            3 => {
+                fs::write(&p, [b'a', 0, b'b']).unwrap();
+                want.insert(rel, None);
+            }
+            7 => {
+                fs::write(&p, [b'x', 0xff, b'y']).unwrap();
+                want.insert(rel, None);
+            }
+            _ => {
+                let unit = ["ab\n", "é\r\n", "日本\n", "😀"][i % 4];
+                let n = (i * 7919) % (20 * 1024) / unit.len();
+                let t = format!("{i}:{}", unit.repeat(n));
+                fs::write(&p, &t).unwrap();
+                want.insert(rel, Some(t));
+            }
+        }
+    }
+    let mut ws = Workspace::load(dir.path(), WorkspaceOptions::default(), &mut |_| {}).unwrap();
+    let s = ws.snapshot();
+    for (p, w) in &want {
+        match w {
+            Some(t) => {
+                let got = snap_text(&s, p);
+                assert_eq!(got.as_str(), Some(t.as_str()), "{p}");
+                assert_eq!(got.len_bytes(), t.len());
+            }
+            None => assert!(s.text_of(p).is_none(), "{p} should not be text"),
+        }
+    }
+    // Editing one file of a chunk leaves its neighbours' texts intact.
+    let f = id(&ws, "d1/f1");
+    ws.edit(
+        f,
+        "agent",
+        None,
+        &[TextEdit {
+            range: 0..0,
+            text: ">".into(),
+        }],
+    )
+    .unwrap();
+    let s2 = ws.snapshot();
+    for (p, w) in want.iter().filter(|(_, w)| w.is_some()) {
+        let w = w.as_deref().unwrap();
+        let got = snap_text(&s2, p).to_string();
+        if p == "d1/f1" {
+            assert_eq!(got, format!(">{w}"));
+        } else {
+            assert_eq!(got, w, "{p}");
+        }
+    }
+}
