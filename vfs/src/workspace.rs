@@ -84,16 +84,20 @@ struct Loaded {
     name: String,
     kind: NodeKind,
     state: FileState,
+    /// What a snapshot shows for `state` (used when loading into an empty workspace).
+    snap: SnapContent,
 }
 
 impl Loaded {
-    fn new(path: &str, kind: NodeKind, state: FileState) -> Loaded {
+    fn new(path: &str, kind: NodeKind, mut state: FileState) -> Loaded {
         let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        let snap = snap_content(&mut state);
         Loaded {
             path: Arc::from(path),
             name,
             kind,
             state,
+            snap,
         }
     }
     fn from_entry(e: RawEntry) -> Loaded {
@@ -424,12 +428,12 @@ impl Workspace {
             let f = self
                 .tree
                 .create_visible(node, &stamp, e.kind, parent, e.name, e.path.clone());
-            let mut state = e.state;
+            let state = e.state;
             if fresh {
                 self.listing.files.push_back(SnapFile {
                     id: f,
                     path: e.path.clone(),
-                    content: snap_content(&mut state),
+                    content: e.snap,
                 });
                 self.listing.set_path(f, Some(e.path.clone()));
                 self.files_resize(f);
