@@ -8,6 +8,7 @@
 //! 3. external edit of one file: write -> detected -> applied, after the debounce window.
 //!
 //! A real tree is only read (load + snapshot + in-memory edits, never written).
+//! `BENCH_BINARY load-only DIR` loads DIR once and exits (for `perf record`).
 use std::fs;
 use std::io::Read;
 use std::path::Path;
@@ -302,6 +303,19 @@ fn main() {
         .collect();
     if args.first().map(String::as_str) == Some("load-child") {
         return load_child(Path::new(&args[1]));
+    }
+    if args.first().map(String::as_str) == Some("load-only") {
+        // For profiling (`perf record -g BENCH_BINARY load-only DIR`): one load, nothing else.
+        let t = Instant::now();
+        let ws = Workspace::load(
+            Path::new(&args[1]),
+            WorkspaceOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        println!("loaded {} entries in {:?}", ws.len(), t.elapsed());
+        std::mem::forget(ws); // not timed: keep its drop out of the profile
+        return;
     }
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();

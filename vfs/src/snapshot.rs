@@ -10,14 +10,23 @@ use engine::{Frontier, Rope};
 use imbl::Vector;
 
 use crate::load::NotTextReason;
+use crate::text::SnapText;
 use crate::tree::FileId;
 use crate::workspace::WsVersion;
 
 #[derive(Clone, Debug)]
 pub enum SnapContent {
     Dir,
-    Text { text: Rope, version: Frontier },
-    NotText { reason: NotTextReason, len: u64 },
+    /// `text` dereferences to a [`Rope`] (built on first use for a file whose document was
+    /// never built); `len_bytes`, `write_to`, `to_string` do not need one.
+    Text {
+        text: SnapText,
+        version: Frontier,
+    },
+    NotText {
+        reason: NotTextReason,
+        len: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -132,8 +141,13 @@ impl WorkspaceSnapshot {
             .ok()
             .and_then(|i| self.files.get(i))
     }
-    /// Text of the file at `path`, if it is a text file.
+    /// Text of the file at `path` as a rope, if it is a text file (builds the rope of a loaded
+    /// file once, shared by every holder; see [`WorkspaceSnapshot::text_of`]).
     pub fn text(&self, path: &str) -> Option<&Rope> {
+        self.text_of(path).map(SnapText::rope)
+    }
+    /// Text of the file at `path`, if it is a text file (no rope built).
+    pub fn text_of(&self, path: &str) -> Option<&SnapText> {
         match &self.get(path)?.content {
             SnapContent::Text { text, .. } => Some(text),
             _ => None,

@@ -442,36 +442,58 @@ impl FileTree {
         self.view.by_path.reserve(n);
     }
 
-    /// Apply a create event of a new node under `parent` (a visible directory, the event's
-    /// parent) whose name is free there, and make it visible at `path` without a full refresh
-    /// (bulk loading). Under those conditions the view is exactly what [`FileTree::refresh`]
-    /// would compute, so a tree that was up to date stays up to date. Returns the node's id.
-    pub(crate) fn create_visible(&mut self, ev: &TreeEvent, parent: FileId, path: &str) -> FileId {
+    /// Apply the create event of node `node` (`stamp`, `kind`, `name`) under `parent` (a
+    /// visible directory) where `name` is free, and make it visible at `path` without a full
+    /// refresh (bulk loading). Under those conditions the view is exactly what
+    /// [`FileTree::refresh`] would compute, so a tree that was up to date stays up to date.
+    /// Takes the name and path by value (built by the caller, e.g. on the walker threads).
+    /// Returns the node's id.
+    pub(crate) fn create_visible(
+        &mut self,
+        node: NodeId,
+        stamp: &Stamp,
+        kind: NodeKind,
+        parent: FileId,
+        name: String,
+        path: Arc<str>,
+    ) -> FileId {
         let next = FileId(self.nodes.len() as u32);
-        let f = *self.ids.entry(ev.node.clone()).or_insert(next);
-        match &ev.op {
-            TreeOp::Create { kind, name, .. } if f == next => {
+        let f = match self.ids.entry(node) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let id = v.key().clone();
+                v.insert(next);
                 self.nodes.push(Node {
-                    id: ev.node.clone(),
-                    kind: Some(*kind),
-                    loc: Some((ev.stamp.clone(), parent, name.clone())),
-                    live: Some((ev.stamp.clone(), true, SeenVersion::new())),
+                    id,
+                    kind: Some(kind),
+                    loc: Some((stamp.clone(), parent, name)),
+                    live: Some((stamp.clone(), true, SeenVersion::new())),
                 });
+                next
             }
-            _ => {
-                // Known node (its events arrived before) or not a create: the general path,
-                // and a full refresh later.
-                self.apply(ev);
+            std::collections::hash_map::Entry::Occupied(o) => {
+                // Known node (its events arrived before): the general path, and a full
+                // refresh later.
+                let (node, f) = (o.key().clone(), *o.get());
+                let ev = TreeEvent {
+                    stamp: stamp.clone(),
+                    node,
+                    op: TreeOp::Create {
+                        kind,
+                        parent: self.nodes[parent.0 as usize].id.clone(),
+                        name,
+                    },
+                };
+                self.apply(&ev);
                 self.dirty = true;
+                f
             }
-        }
+        };
         let i = f.0 as usize;
         if self.view.path.len() <= i {
             self.view.path.resize(i + 1, None);
         }
-        let p: Arc<str> = Arc::from(path);
-        self.view.path[i] = Some(p.clone());
-        self.view.by_path.insert(p, f);
+        self.view.path[i] = Some(path.clone());
+        self.view.by_path.insert(path, f);
         self.generation += 1;
         f
     }

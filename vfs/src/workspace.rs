@@ -25,10 +25,13 @@ use engine::{AgentId, Document, Edit, Frontier, RemoteVersion, Rope};
 
 use crate::diff::{diff_edits, TextEdit};
 use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
-use crate::load::{self, Content, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress};
+use crate::load::{
+    self, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress, RawContent, RawEntry,
+};
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
-    FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp,
+    FileId, FileTree, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent, TreeOp,
 };
 
 /// Workspace settings.
@@ -74,74 +77,136 @@ pub enum VfsError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// A walked entry turned into workspace state (on the walker threads).
+/// A walked entry turned into workspace state (on the walker threads, with its shared path
+/// and its name, so that the main thread only links it in).
 struct Loaded {
-    path: String,
+    path: Arc<str>,
+    name: String,
     kind: NodeKind,
     state: FileState,
+    /// What a snapshot shows for `state` (used when loading into an empty workspace).
+    snap: SnapContent,
 }
 
 impl Loaded {
-    fn from_entry(e: load::LoadedEntry) -> Loaded {
+    fn new(path: &str, kind: NodeKind, mut state: FileState) -> Loaded {
+        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        let snap = snap_content(&mut state);
+        Loaded {
+            path: Arc::from(path),
+            name,
+            kind,
+            state,
+            snap,
+        }
+    }
+    fn from_entry(e: RawEntry) -> Loaded {
         let state = match e.content {
             None => FileState::Dir,
-            Some(Content::Text(rope)) => FileState::Text(Box::new(TextFile::new(rope))),
-            Some(Content::NotText(reason)) => FileState::NotText { reason, len: e.len },
+            Some(RawContent::Text(text)) => FileState::Text(Box::new(TextFile::loaded(text))),
+            Some(RawContent::NotText(reason)) => FileState::NotText { reason, len: e.len },
         };
-        Loaded {
-            path: e.path,
-            kind: e.kind,
-            state,
-        }
+        Loaded::new(&e.path, e.kind, state)
+    }
+    fn path_of(l: &Loaded) -> &str {
+        &l.path
     }
 }
 
 /// A text file: its document plus what the disk holds.
+///
+/// A file as loaded keeps the string it was read as; its engine [`Document`] (and rope) is
+/// built on first use: `doc` dereferences to the document, building it (see [`LazyDoc`]).
+/// Loading and snapshots never build it; the first edit, disk change, `disk_text()`,
+/// [`Workspace::text`] or any `doc` call other than [`LazyDoc::version`] does.
 pub struct TextFile {
-    pub doc: Document,
+    pub doc: LazyDoc,
+    /// `None` until the disk side differs from "the base text, at the root version, no
+    /// errors" (the state of every file as loaded: 8 bytes instead of a hundred).
+    disk: Option<Box<DiskSide>>,
+}
+
+/// The disk side of a text file (see [`TextFile`]).
+#[derive(Default)]
+struct DiskSide {
     /// The disk agent's id in `doc`, registered on the first change read from disk (a file as
     /// loaded is the document's base text, with no events and no agents).
-    disk_agent: Option<AgentId>,
-    disk_text: Rope,
-    disk_base: Frontier,
+    agent: Option<AgentId>,
+    /// `None`: the disk holds the document's base text (the file as loaded or created).
+    text: Option<Rope>,
+    base: Frontier,
     /// Set when the disk content stopped being text (binary, too large...): the document is
     /// kept, write-back is suspended until the disk holds text again.
-    disk_not_text: Option<NotTextReason>,
+    not_text: Option<NotTextReason>,
     write_error: Option<String>,
 }
 
 impl TextFile {
     /// A document whose root version holds `text` (no events): the rope is shared by the
-    /// log's base, the live text and `disk_text`, so a loaded file costs one copy of its text.
+    /// log's base, the live text and `disk_text`, so a file costs one copy of its text.
     fn new(text: Rope) -> TextFile {
-        let doc = Document::from_text(text.clone());
+        TextFile::with_base(SnapText::from(text))
+    }
+    /// A file as read from disk: the string is kept until the document is first needed.
+    fn loaded(text: SnapText) -> TextFile {
+        TextFile::with_base(text)
+    }
+    fn with_base(base: SnapText) -> TextFile {
         TextFile {
-            doc,
-            disk_agent: None,
-            disk_text: text,
-            disk_base: Frontier::root(),
-            disk_not_text: None,
-            write_error: None,
+            doc: LazyDoc::new(base),
+            disk: None,
         }
+    }
+    fn side_mut(&mut self) -> &mut DiskSide {
+        self.disk.get_or_insert_with(Default::default)
+    }
+    /// The engine document (built on first use; same as `&*self.doc`).
+    pub fn document(&self) -> &Document {
+        self.doc.get()
+    }
+    /// Has the engine document been built? (A loaded file's is built on first use.)
+    pub fn is_materialised(&self) -> bool {
+        self.doc.is_built()
     }
     /// The last write-back error, if the last attempt failed.
     pub fn write_error(&self) -> Option<&str> {
-        self.write_error.as_deref()
+        self.disk.as_ref()?.write_error.as_deref()
     }
     /// Why the disk content is not text any more (binary, grew past the size limit...), if so:
     /// the document is kept and write-back is suspended until the disk holds text again.
     pub fn disk_not_text(&self) -> Option<&NotTextReason> {
-        self.disk_not_text.as_ref()
+        self.disk.as_ref()?.not_text.as_ref()
     }
-    /// Content as last read from / written to disk.
+    /// A version of the document whose text is exactly [`TextFile::disk_text`].
+    pub fn disk_base(&self) -> &Frontier {
+        match &self.disk {
+            Some(d) => &d.base,
+            None => crate::text::root_frontier(),
+        }
+    }
+    /// Content as last read from / written to disk (builds the rope of a loaded file that
+    /// has none yet; see [`TextFile::disk_snap_text`] for a way that does not).
     pub fn disk_text(&self) -> &Rope {
-        &self.disk_text
+        match self.disk.as_ref().and_then(|d| d.text.as_ref()) {
+            Some(r) => r,
+            None => self.doc.base().rope(),
+        }
+    }
+    /// Content as last read from / written to disk, without building a rope.
+    pub fn disk_snap_text(&self) -> SnapText {
+        match self.disk.as_ref().and_then(|d| d.text.as_ref()) {
+            Some(r) => SnapText::from(r.clone()),
+            None => self.doc.base().clone(),
+        }
     }
     pub fn is_dirty(&self) -> bool {
-        self.doc.version() != &self.disk_base
+        self.doc.version() != self.disk_base()
     }
     fn has_unseen(&self, seen: &SeenVersion) -> bool {
-        let mine = self.doc.remote_version(self.doc.version());
+        let Some(doc) = self.doc.built() else {
+            return false; // no events
+        };
+        let mine = doc.remote_version(doc.version());
         mine.iter()
             .any(|(agent, seq)| seen.get(agent).is_none_or(|s| seq > s))
     }
@@ -183,6 +248,39 @@ struct JournalEntry {
 enum Change {
     Tree(TreeEvent),
     Doc(FileId, Frontier),
+    /// The create events of one batch of walked entries (a load), in the order they were
+    /// applied, all with `stamp`. Each is rebuilt on replay from its node (see
+    /// [`CreatedNode`]): 32 bytes per node instead of a stored event and name.
+    Created {
+        stamp: Stamp,
+        nodes: Vec<CreatedNode>,
+    },
+}
+
+/// One create event of a [`Change::Created`] batch: node `f`, created as `kind` under
+/// `parent` with the last component of `path` as its name. Node ids never change, so the
+/// event is `Create { kind, parent: node_id(parent), name }` by `node_id(f)`.
+struct CreatedNode {
+    f: FileId,
+    parent: FileId,
+    kind: NodeKind,
+    /// The path the node was created at (shared with the tree view while it is unchanged).
+    path: Arc<str>,
+}
+
+impl CreatedNode {
+    fn event(&self, stamp: &Stamp, tree: &FileTree) -> Option<TreeEvent> {
+        let name = self.path.rsplit('/').next().unwrap_or(&self.path);
+        Some(TreeEvent {
+            stamp: stamp.clone(),
+            node: tree.node_id(self.f)?.clone(),
+            op: TreeOp::Create {
+                kind: self.kind,
+                parent: tree.node_id(self.parent)?.clone(),
+                name: name.to_string(),
+            },
+        })
+    }
 }
 
 /// The whole workspace. Owned by one thread; share [`WorkspaceSnapshot`]s with others.
@@ -259,7 +357,7 @@ impl Workspace {
             &opts.load,
             progress,
             &Loaded::from_entry,
-            &|l: &Loaded| &l.path,
+            &Loaded::path_of,
         )?;
         let ignore = IgnoreFilter::new(&root, &opts.load);
         let replica: Arc<str> = Arc::from(opts.replica.as_str());
@@ -286,33 +384,34 @@ impl Workspace {
         // (entries from `load::walk` are sorted already, which this sort detects in O(n)).
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut created = Vec::new();
-        let hlc = self.author.clock.tick();
-        // One workspace version for the whole batch (a load is one step of history).
-        let mut first = true;
+        // One stamp and one workspace version for the whole batch (a load is one step of
+        // history), journaled as one compact entry.
+        let stamp = Stamp {
+            hlc: self.author.clock.tick(),
+            agent: self.replica.clone(),
+        };
+        let mut nodes: Vec<CreatedNode> = Vec::with_capacity(entries.len());
         // Loading into an empty workspace: the walk's paths are unique and sorted, so the
         // listing is built by appending, and no path can exist yet.
         let fresh = self.tree.len_nodes() == 1 && self.listing.files.is_empty();
-        self.journal.reserve(entries.len());
         self.files.reserve(entries.len());
         self.tree.reserve(entries.len());
         if fresh {
             self.listing.paths.reserve(entries.len() + 1);
         }
         // Consecutive entries mostly share their directory: remember the last one.
-        let mut last_dir: Option<(String, FileId, crate::tree::NodeId)> = None;
+        let mut last_dir: Option<(Arc<str>, FileId)> = None;
         for e in entries {
             if !fresh && self.tree.lookup(&e.path).is_some() {
                 continue;
             }
-            let (dir, name) = match e.path.rsplit_once('/') {
-                Some((d, n)) => (d, n),
-                None => ("", e.path.as_str()),
-            };
+            let name = e.name.as_str();
             if name.is_empty() || name == "." || name == ".." {
                 continue;
             }
-            let (parent, parent_node) = match &last_dir {
-                Some((d, f, n)) if d == dir => (*f, n.clone()),
+            let dir = &e.path[..(e.path.len() - name.len()).saturating_sub(1)];
+            let parent = match &last_dir {
+                Some((d, f)) if **d == *dir => *f,
                 _ => {
                     let Some(parent) = self.tree.lookup(dir) else {
                         continue;
@@ -320,54 +419,40 @@ impl Workspace {
                     if self.tree.kind(parent) != Some(NodeKind::Dir) {
                         continue;
                     }
-                    let Some(n) = self.tree.node_id(parent).cloned() else {
-                        continue;
-                    };
-                    last_dir = Some((dir.to_string(), parent, n.clone()));
-                    (parent, n)
+                    let d = self.tree.path_arc(parent).unwrap_or_else(|| Arc::from(dir));
+                    last_dir = Some((d, parent));
+                    parent
                 }
             };
-            let ev = TreeEvent {
-                stamp: crate::tree::Stamp {
-                    hlc,
-                    agent: self.replica.clone(),
-                },
-                node: self.author.new_node(&self.replica),
-                op: TreeOp::Create {
-                    kind: e.kind,
-                    parent: parent_node,
-                    name: name.to_string(),
-                },
-            };
-            let f = self.tree.create_visible(&ev, parent, &e.path);
-            let mut state = e.state;
+            let node = self.author.new_node(&self.replica);
+            let f = self
+                .tree
+                .create_visible(node, &stamp, e.kind, parent, e.name, e.path.clone());
+            let state = e.state;
             if fresh {
-                let path = self.tree.path_arc(f);
-                if let Some(p) = &path {
-                    self.listing.files.push_back(SnapFile {
-                        id: f,
-                        path: p.clone(),
-                        content: snap_content(&mut state),
-                    });
-                }
-                self.listing.set_path(f, path);
+                self.listing.files.push_back(SnapFile {
+                    id: f,
+                    path: e.path.clone(),
+                    content: e.snap,
+                });
+                self.listing.set_path(f, Some(e.path.clone()));
                 self.files_resize(f);
                 self.files[f.0 as usize] = Some(state);
             } else {
                 self.set_state(f, state);
             }
-            if first {
-                self.record(Change::Tree(ev));
-                first = false;
-            } else {
-                self.journal.push(JournalEntry {
-                    version: self.version,
-                    change: Change::Tree(ev),
-                });
-            }
             if report {
-                created.push(e.path);
+                created.push(e.path.to_string());
             }
+            nodes.push(CreatedNode {
+                f,
+                parent,
+                kind: e.kind,
+                path: e.path,
+            });
+        }
+        if !nodes.is_empty() {
+            self.record(Change::Created { stamp, nodes });
         }
         let gen = self.tree.view_generation();
         self.refresh_tree();
@@ -447,10 +532,15 @@ impl Workspace {
             _ => Err(VfsError::NoFile(path)),
         }
     }
-    /// Current text of a text file (O(1) clone).
+    /// Current text of a text file (O(1) clone; builds the rope of a loaded file that has
+    /// none yet, not its document).
     pub fn text(&mut self, f: FileId) -> Option<Rope> {
+        self.text_snap(f).map(|t| t.to_rope())
+    }
+    /// Current text of a text file without building a rope or document (O(1) clone).
+    pub fn text_snap(&mut self, f: FileId) -> Option<SnapText> {
         match self.files.get_mut(f.0 as usize)?.as_mut()? {
-            FileState::Text(t) => Some(t.doc.snapshot()),
+            FileState::Text(t) => Some(t.doc.current()),
             _ => None,
         }
     }
@@ -739,24 +829,23 @@ impl Workspace {
                 if is_dir {
                     // Walk it: files created before the watch on it was added have no event.
                     let mut noop = |_p: Progress| {};
-                    if let Ok((entries, _)) =
-                        load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
-                    {
-                        let mut all: Vec<Loaded> =
-                            entries.into_iter().map(Loaded::from_entry).collect();
-                        all.push(Loaded {
-                            path: rel.to_string(),
-                            kind: NodeKind::Dir,
-                            state: FileState::Dir,
-                        });
+                    if let Ok((mut all, _)) = load::walk_map(
+                        &self.root.clone(),
+                        abs,
+                        &self.opts.load,
+                        &mut noop,
+                        &Loaded::from_entry,
+                        &Loaded::path_of,
+                    ) {
+                        all.push(Loaded::new(rel, NodeKind::Dir, FileState::Dir));
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
                     }
                 } else {
                     let (content, len, mtime) =
-                        load::read_classified(abs, self.opts.load.max_file_size);
+                        load::read_classified_raw(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
-                        vec![Loaded::from_entry(load::LoadedEntry {
+                        vec![Loaded::from_entry(RawEntry {
                             path: rel.to_string(),
                             kind: NodeKind::File,
                             content: Some(content),
@@ -772,14 +861,16 @@ impl Workspace {
     }
 
     fn reread_file(&mut self, f: FileId, rel: &str, abs: &Path, rep: &mut DiskReport) {
-        let (content, len, _) = load::read_classified(abs, self.opts.load.max_file_size);
+        let (content, len, _) = load::read_classified_raw(abs, self.opts.load.max_file_size);
         let disk_agent = self.opts.disk_agent.clone();
         let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else {
             return;
         };
         match (state, content) {
-            (FileState::Text(t), Content::Text(new)) => {
-                t.disk_not_text = None;
+            (FileState::Text(t), RawContent::Text(new)) => {
+                if let Some(d) = &mut t.disk {
+                    d.not_text = None;
+                }
                 match apply_disk_text(t, &disk_agent, new) {
                     Some(v) => {
                         rep.modified.push(rel.to_string());
@@ -791,16 +882,16 @@ impl Workspace {
                     None => rep.unchanged += 1,
                 }
             }
-            (FileState::Text(t), Content::NotText(reason)) => {
-                t.disk_not_text = Some(reason);
+            (FileState::Text(t), RawContent::NotText(reason)) => {
+                t.side_mut().not_text = Some(reason);
                 rep.not_text.push(rel.to_string());
             }
-            (st @ FileState::NotText { .. }, Content::Text(new)) => {
-                *st = FileState::Text(Box::new(TextFile::new(new)));
+            (st @ FileState::NotText { .. }, RawContent::Text(new)) => {
+                *st = FileState::Text(Box::new(TextFile::loaded(new)));
                 rep.modified.push(rel.to_string());
                 self.record(Change::Doc(f, Frontier::root()));
             }
-            (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
+            (FileState::NotText { reason, len: l }, RawContent::NotText(r)) => {
                 if *reason == r && *l == len {
                     rep.unchanged += 1;
                 } else {
@@ -818,10 +909,17 @@ impl Workspace {
     fn rescan(&mut self, rep: &mut DiskReport) {
         let mut noop = |_p: Progress| {};
         let root = self.root.clone();
-        let Ok((entries, _)) = load::walk(&root, &root, &self.opts.load, &mut noop) else {
+        let Ok((entries, _)) = load::walk_map(
+            &root,
+            &root,
+            &self.opts.load,
+            &mut noop,
+            &|e: RawEntry| e.path,
+            &|p: &String| p,
+        ) else {
             return;
         };
-        let on_disk: BTreeSet<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let on_disk: BTreeSet<String> = entries.into_iter().collect();
         let tracked: Vec<String> = self.tree.visible().map(|(_, p)| p.to_string()).collect();
         let mut paths: BTreeSet<String> = on_disk;
         paths.extend(tracked);
@@ -849,13 +947,13 @@ impl Workspace {
                 self.dirty.remove(&f);
                 continue;
             };
-            if t.disk_not_text.is_some() {
+            if t.disk_not_text().is_some() {
                 continue;
             }
             let text = t.doc.snapshot();
             let version = t.doc.version().clone();
-            if text == t.disk_text && abs.exists() {
-                t.disk_base = version;
+            if text == *t.disk_text() && abs.exists() {
+                t.side_mut().base = version;
                 self.dirty.remove(&f);
                 continue;
             }
@@ -866,14 +964,15 @@ impl Workspace {
                 .and_then(|_| atomic_write(&abs, text.to_string().as_bytes()));
             match res {
                 Ok(()) => {
-                    t.disk_text = text;
-                    t.disk_base = version;
-                    t.write_error = None;
+                    let d = t.side_mut();
+                    d.text = Some(text);
+                    d.base = version;
+                    d.write_error = None;
                     self.dirty.remove(&f);
                     rep.written.push(path);
                 }
                 Err(e) => {
-                    t.write_error = Some(e.to_string());
+                    t.side_mut().write_error = Some(e.to_string());
                     rep.failed.push((path, e.to_string()));
                 }
             }
@@ -980,6 +1079,13 @@ impl Workspace {
                 Change::Doc(f, fr) => {
                     doc_at.insert(*f, fr.clone());
                 }
+                Change::Created { stamp, nodes } => {
+                    for n in nodes {
+                        if let Some(ev) = n.event(stamp, &self.tree) {
+                            tree.apply(&ev);
+                        }
+                    }
+                }
             }
         }
         // The journal replays every tree event in the order it was applied, so the replayed
@@ -987,8 +1093,11 @@ impl Workspace {
         let files = &self.files;
         tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
             Some(Some(FileState::Text(t))) => {
+                let Some(doc) = t.doc.built() else {
+                    return false; // no events
+                };
                 let fr = doc_at.get(&f).cloned().unwrap_or_else(Frontier::root);
-                let rv = t.doc.remote_version(&fr);
+                let rv = doc.remote_version(&fr);
                 rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
             }
             _ => false,
@@ -998,10 +1107,12 @@ impl Workspace {
             let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
                 Some(FileState::Text(t)) => {
                     let fr = doc_at.get(&own).cloned().unwrap_or_else(Frontier::root);
-                    SnapContent::Text {
-                        text: t.doc.checkout(&fr)?,
-                        version: fr,
-                    }
+                    let text = match t.doc.built() {
+                        Some(doc) => SnapText::from(doc.checkout(&fr)?),
+                        // Not built: no events, the root version is the only one.
+                        None => t.doc.base().clone(),
+                    };
+                    SnapContent::Text { text, version: fr }
                 }
                 Some(FileState::NotText { reason, len }) => SnapContent::NotText {
                     reason: reason.clone(),
@@ -1019,11 +1130,12 @@ impl Workspace {
     }
 }
 
-/// What a snapshot shows for a node's state (rope and version shared, not copied).
+/// What a snapshot shows for a node's state (text and version shared, not copied; a file
+/// whose document is not built shows its loaded text, and stays not built).
 fn snap_content(st: &mut FileState) -> SnapContent {
     match st {
         FileState::Text(t) => SnapContent::Text {
-            text: t.doc.snapshot(),
+            text: t.doc.current(),
             version: t.doc.version().clone(),
         },
         FileState::NotText { reason, len } => SnapContent::NotText {
@@ -1037,19 +1149,30 @@ fn snap_content(st: &mut FileState) -> SnapContent {
 /// The version a delete by this replica has "seen" for file `f`: what is on disk.
 fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
-        Some(Some(FileState::Text(t))) => seen_of(t.doc.remote_version(&t.disk_base)),
+        Some(Some(FileState::Text(t))) => match t.doc.built() {
+            Some(doc) => seen_of(doc.remote_version(t.disk_base())),
+            None => SeenVersion::new(), // no events
+        },
         _ => SeenVersion::new(),
+    }
+}
+
+/// The text as one string (borrowed when it is a loaded string).
+fn str_of(t: &SnapText) -> std::borrow::Cow<'_, str> {
+    match t.as_str() {
+        Some(s) => s.into(),
+        None => t.to_string().into(),
     }
 }
 
 /// Merge new disk content into a text file. Returns the new document version, or `None` when
 /// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Rope) -> Option<Frontier> {
-    if new == t.disk_text {
+fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: SnapText) -> Option<Frontier> {
+    let old = t.disk_snap_text();
+    if old == new {
         return None;
     }
-    let old_s = t.disk_text.to_string();
-    let new_s = new.to_string();
+    let (old_s, new_s) = (str_of(&old), str_of(&new));
     let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
         .into_iter()
         .map(|e| Edit {
@@ -1058,19 +1181,27 @@ fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: Rope) -> Option<Fron
         })
         .collect();
     let before = t.doc.oplog().len();
-    let agent = *t.disk_agent.get_or_insert_with(|| t.doc.agent(disk_agent));
-    match t.doc.edit_at(agent, &t.disk_base, &edits) {
+    let agent = match t.disk.as_ref().and_then(|d| d.agent) {
+        Some(a) => a,
+        None => {
+            let a = t.doc.agent(disk_agent);
+            t.side_mut().agent = Some(a);
+            a
+        }
+    };
+    let base = t.disk_base().clone();
+    match t.doc.edit_at(agent, &base, &edits) {
         Ok(out) => {
             let after = t.doc.oplog().len();
             if after > before {
-                t.disk_base = Frontier::single(after - 1);
+                t.side_mut().base = Frontier::single(after - 1);
             }
-            t.disk_text = new;
+            t.side_mut().text = Some(new.to_rope());
             Some(out.version)
         }
         Err(_) => {
             // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
-            let mut fresh = TextFile::new(new);
+            let mut fresh = TextFile::loaded(new);
             std::mem::swap(t, &mut fresh);
             Some(t.doc.version().clone())
         }
