@@ -1,26 +1,29 @@
 //! A materialised document: text at one version.
 //!
 //! Typing arrives one char at a time, and a rope edit per char is what makes plain ropes slow.
-//! Edits go to a small window (a gap-buffer-like copy of the text around the cursor) and reach
-//! the rope in one replace when the window moves elsewhere or the text is read.
+//! Edits go to a small window (a gap buffer holding the text around the cursor) and reach the
+//! rope in one replace when the window moves elsewhere or the text is read.
 
 use ropey::Rope;
 
 use crate::frontier::Frontier;
+use crate::gapbuf::GapBuf;
 use crate::oplog::OpLog;
 use crate::walker::{self, BadEvent, Emit};
 
 /// Longest window, in bytes, before it is written back into the rope.
-const WINDOW_MAX: usize = 1024;
+const WINDOW_MAX: usize = 4096;
+/// Most chars copied from the rope to let the window reach a nearby edit.
+const REACH: usize = 256;
 
-/// A pending replacement of `rope[pos..pos + orig_chars]` by `text`: edits inside or touching
-/// it are string edits, and it reaches the rope in one remove and one insert when flushed.
+/// A pending replacement of `rope[pos..pos + orig_chars]` by the gap buffer's text: edits inside
+/// or near it are gap-buffer edits, and it reaches the rope in one remove and one insert.
 #[derive(Clone, Debug, Default)]
 struct Window {
+    active: bool,
     pos: usize,
     orig_chars: usize,
-    text: String,
-    chars: usize,
+    text: GapBuf,
 }
 
 /// Text at a version. Cloning is cheap (the rope shares structure).
@@ -28,7 +31,7 @@ struct Window {
 pub struct Branch {
     pub(crate) version: Frontier,
     rope: Rope,
-    window: Option<Window>,
+    window: Window,
 }
 
 fn count_chars(s: &str) -> usize {
@@ -40,27 +43,50 @@ impl Branch {
         Self::default()
     }
 
+    /// The text at the root version of `oplog` (its base text).
+    pub fn at_root(oplog: &OpLog) -> Self {
+        Branch {
+            version: Frontier::root(),
+            rope: oplog.base.clone(),
+            window: Window::default(),
+        }
+    }
+
     pub fn version(&self) -> &Frontier {
         &self.version
     }
 
     pub fn len_chars(&self) -> usize {
-        match &self.window {
-            Some(w) => self.rope.len_chars() - w.orig_chars + w.chars,
-            None => self.rope.len_chars(),
+        let w = &self.window;
+        if w.active {
+            self.rope.len_chars() - w.orig_chars + w.text.chars()
+        } else {
+            self.rope.len_chars()
         }
     }
 
     /// Writes the window back into the rope.
     pub fn flush(&mut self) {
-        if let Some(w) = self.window.take() {
-            if w.orig_chars > 0 {
-                self.rope.remove(w.pos..w.pos + w.orig_chars);
-            }
-            if w.chars > 0 {
-                self.rope.insert(w.pos, &w.text);
-            }
+        let w = &mut self.window;
+        if !w.active {
+            return;
         }
+        w.active = false;
+        if w.orig_chars > 0 {
+            self.rope.remove(w.pos..w.pos + w.orig_chars);
+        }
+        let (l, r) = w.text.parts();
+        if r.is_empty() {
+            if !l.is_empty() {
+                self.rope.insert(w.pos, l);
+            }
+        } else {
+            let mut s = String::with_capacity(l.len() + r.len());
+            s.push_str(l);
+            s.push_str(r);
+            self.rope.insert(w.pos, &s);
+        }
+        w.text.clear();
     }
 
     /// The text (flushes the window).
@@ -76,41 +102,73 @@ impl Branch {
         b.rope
     }
 
+    fn open(&mut self, pos: usize, orig_chars: usize) {
+        self.flush();
+        let w = &mut self.window;
+        w.active = true;
+        w.pos = pos;
+        w.orig_chars = orig_chars;
+    }
+
+    /// Grows the active window to cover current-text positions `start..end` when that only
+    /// needs a few chars copied from the rope. Returns whether it covers them now.
+    fn reach(&mut self, start: usize, end: usize, extra_bytes: usize) -> bool {
+        let w = &mut self.window;
+        if !w.active {
+            return false;
+        }
+        let w_end = w.pos + w.text.chars();
+        let before = w.pos.saturating_sub(start);
+        let after = end.saturating_sub(w_end);
+        if before == 0 && after == 0 {
+            return true;
+        }
+        if before + after > REACH
+            || w.text.len_bytes() + extra_bytes + 4 * (before + after) > WINDOW_MAX
+        {
+            return false;
+        }
+        if before > 0 {
+            let mut at = 0;
+            for chunk in self.rope.slice(start..w.pos).chunks() {
+                let n = count_chars(chunk);
+                w.text.insert(at, chunk, n);
+                at += n;
+            }
+            w.pos = start;
+            w.orig_chars += before;
+        }
+        if after > 0 {
+            let r = w.pos + w.orig_chars;
+            for chunk in self.rope.slice(r..r + after).chunks() {
+                let c = w.text.chars();
+                w.text.insert(c, chunk, count_chars(chunk));
+            }
+            w.orig_chars += after;
+        }
+        true
+    }
+
     /// Inserts at a char position (`pos <= len_chars()`, checked by callers).
     pub(crate) fn insert(&mut self, pos: usize, text: &str) {
         if text.is_empty() {
             return;
         }
-        let fits = |w: &Window| {
-            pos >= w.pos && pos <= w.pos + w.chars && w.text.len() + text.len() <= WINDOW_MAX
-        };
-        match self.window.as_mut() {
-            Some(w) if fits(w) => {
-                let off = pos - w.pos;
-                if off == w.chars {
-                    w.text.push_str(text);
-                } else {
-                    let b = ropey::str_utils::char_to_byte_idx(&w.text, off);
-                    w.text.insert_str(b, text);
-                }
-                w.chars += count_chars(text);
-            }
-            _ => {
-                self.flush();
-                if text.len() > WINDOW_MAX / 2 {
-                    self.rope.insert(pos, text);
-                } else {
-                    let mut t = String::with_capacity(WINDOW_MAX);
-                    t.push_str(text);
-                    self.window = Some(Window {
-                        pos,
-                        orig_chars: 0,
-                        chars: count_chars(text),
-                        text: t,
-                    });
-                }
-            }
+        let n = count_chars(text);
+        if self.reach(pos, pos, text.len())
+            && self.window.text.len_bytes() + text.len() <= WINDOW_MAX
+        {
+            let w = &mut self.window;
+            w.text.insert(pos - w.pos, text, n);
+            return;
         }
+        if text.len() > WINDOW_MAX / 2 {
+            self.flush();
+            self.rope.insert(pos, text);
+            return;
+        }
+        self.open(pos, 0);
+        self.window.text.insert(0, text, n);
     }
 
     /// Deletes a char range (within bounds, checked by callers).
@@ -119,34 +177,25 @@ impl Branch {
             return;
         }
         let end = pos + len;
-        match self.window.as_mut() {
-            // Touching or overlapping the window: delete its part of the range from the window
-            // text and widen the replaced rope range by the parts outside it.
-            Some(w) if pos <= w.pos + w.chars && end >= w.pos => {
-                let w_end = w.pos + w.chars;
-                let s_from = pos.max(w.pos) - w.pos;
-                let s_to = end.min(w_end) - w.pos;
-                if s_to > s_from {
-                    let a = ropey::str_utils::char_to_byte_idx(&w.text, s_from);
-                    let b = a + ropey::str_utils::char_to_byte_idx(&w.text[a..], s_to - s_from);
-                    w.text.replace_range(a..b, "");
-                    w.chars -= s_to - s_from;
-                }
-                let left = w.pos.saturating_sub(pos);
-                let right = end.saturating_sub(w_end);
-                w.pos -= left;
-                w.orig_chars += left + right;
-            }
-            _ => {
-                self.flush();
-                self.window = Some(Window {
-                    pos,
-                    orig_chars: len,
-                    text: String::new(),
-                    chars: 0,
-                });
-            }
+        let w = &self.window;
+        let touching = w.active && pos <= w.pos + w.text.chars() && end >= w.pos;
+        if !touching && !self.reach(pos, pos, 0) {
+            self.open(pos, len);
+            return;
         }
+        // Delete the window's part of the range from its text and widen the replaced rope
+        // range by the parts outside it.
+        let w = &mut self.window;
+        let w_end = w.pos + w.text.chars();
+        let from = pos.max(w.pos);
+        let to = end.min(w_end);
+        if to > from {
+            w.text.delete(from - w.pos, to - from);
+        }
+        let left = w.pos.saturating_sub(pos);
+        let right = end.saturating_sub(w_end);
+        w.pos -= left;
+        w.orig_chars += left + right;
     }
 
     /// Brings this branch to include `to`, transforming every event it lacks.
@@ -175,7 +224,7 @@ impl Branch {
             }
             Err(e) => {
                 self.rope = saved;
-                self.window = None;
+                self.window = Window::default();
                 Err(e)
             }
         }

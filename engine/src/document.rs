@@ -203,9 +203,21 @@ impl Document {
         Self::default()
     }
 
+    /// A document whose root version holds `text` (no events). Cheap: the rope is shared
+    /// between the log's base and the live text until edits touch it.
+    pub fn from_text(text: Rope) -> Self {
+        let oplog = OpLog::with_base(text);
+        let branch = Branch::at_root(&oplog);
+        Document {
+            oplog,
+            branch,
+            pending: Vec::new(),
+        }
+    }
+
     /// Materialises an event log (validating every event).
     pub fn from_oplog(oplog: OpLog) -> Result<Self, VersionError> {
-        let mut branch = Branch::new();
+        let mut branch = Branch::at_root(&oplog);
         let v = oplog.version().clone();
         branch.merge(&oplog, v.as_slice())?;
         Ok(Document {
@@ -692,7 +704,8 @@ impl Document {
         let mut ranges: Vec<Range<LV>> = Vec::new();
         for ad in &self.oplog.agents {
             let from = have.get(&*ad.name).map_or(0, |s| s + 1);
-            for r in &ad.runs {
+            let first = ad.runs.partition_point(|r| r.seq + r.len as u64 <= from);
+            for r in &ad.runs[first..] {
                 let end = r.seq + r.len as u64;
                 if end > from {
                     let skip = from.saturating_sub(r.seq) as usize;
@@ -809,8 +822,15 @@ impl Document {
             }
         }
         let f = self.oplog.reduce(&lvs);
-        if &self.remote_version(&f) != rv {
-            return Err(VersionError::NotClosed);
+        // Agents are causally chained, so the version is closed unless some agent's next event
+        // after the one named (or its first event, when it is not named) is in the history.
+        for (i, ad) in self.oplog.agents.iter().enumerate() {
+            let next = rv.get(&*ad.name).map_or(0, |s| s + 1);
+            if let Some(lv) = self.oplog.id_to_lv(AgentId(i as u32), next) {
+                if self.oplog.version_contains(f.as_slice(), lv) {
+                    return Err(VersionError::NotClosed);
+                }
+            }
         }
         Ok(f)
     }
@@ -906,7 +926,7 @@ fn expand(ev: &RemoteEvent) -> Box<dyn Iterator<Item = (bool, usize, Option<char
 impl OpLog {
     /// The text at version `v`.
     pub fn checkout(&self, v: &Frontier) -> Result<Rope, VersionError> {
-        let mut b = Branch::new();
+        let mut b = Branch::at_root(self);
         b.merge(self, v.as_slice())?;
         Ok(b.text().clone())
     }

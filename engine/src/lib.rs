@@ -20,6 +20,7 @@ mod document;
 pub mod encoding;
 mod error;
 mod frontier;
+mod gapbuf;
 mod oplog;
 mod tracker;
 mod walker;

@@ -88,6 +88,63 @@ impl Item {
     }
 }
 
+/// Prefix sums over leaves in document order.
+#[derive(Debug, Default)]
+struct Fenwick {
+    /// 1-based.
+    t: Vec<usize>,
+}
+
+impl Fenwick {
+    fn build(vals: impl Iterator<Item = usize>) -> Self {
+        let mut t = vec![0];
+        t.extend(vals);
+        let n = t.len() - 1;
+        for i in 1..=n {
+            let j = i + (i & i.wrapping_neg());
+            if j <= n {
+                t[j] += t[i];
+            }
+        }
+        Fenwick { t }
+    }
+    fn add(&mut self, i: usize, delta: isize) {
+        let mut i = i + 1;
+        while i < self.t.len() {
+            self.t[i] = (self.t[i] as isize + delta) as usize;
+            i += i & i.wrapping_neg();
+        }
+    }
+    /// Sum of the first `i` values.
+    fn prefix(&self, mut i: usize) -> usize {
+        let mut s = 0;
+        while i > 0 {
+            s += self.t[i];
+            i -= i & i.wrapping_neg();
+        }
+        s
+    }
+    /// The index whose range holds `pos`, and `pos` minus the values before it.
+    fn search(&self, mut pos: usize) -> (usize, usize) {
+        let n = self.t.len() - 1;
+        let mut idx = 0;
+        let mut bit = if n == 0 {
+            0
+        } else {
+            1usize << (usize::BITS - 1 - n.leading_zeros())
+        };
+        while bit > 0 {
+            let next = idx + bit;
+            if next <= n && self.t[next] <= pos {
+                idx = next;
+                pos -= self.t[next];
+            }
+            bit >>= 1;
+        }
+        (idx, pos)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cur {
     leaf: u32,
@@ -112,6 +169,8 @@ pub(crate) struct Tracker {
     pos_of: Vec<u32>,
     cur_len: Vec<usize>,
     end_len: Vec<usize>,
+    fen_cur: Fenwick,
+    fen_end: Fenwick,
     /// Inserted id ranges -> leaf.
     index: BTreeMap<usize, (usize, u32)>,
     /// Delete events -> the ids they deleted.
@@ -131,6 +190,8 @@ impl Tracker {
             pos_of: vec![0],
             cur_len: vec![0],
             end_len: vec![0],
+            fen_cur: Fenwick::default(),
+            fen_end: Fenwick::default(),
             index: BTreeMap::new(),
             dels: BTreeMap::new(),
             total_cur: 0,
@@ -150,7 +211,29 @@ impl Tracker {
             t.total_cur = placeholder;
             t.index.insert(UNDERWATER, (UNDERWATER + placeholder, 0));
         }
+        t.rebuild_fenwicks();
         t
+    }
+
+    fn rebuild_fenwicks(&mut self) {
+        self.fen_cur = Fenwick::build(self.order.iter().map(|l| self.cur_len[*l as usize]));
+        self.fen_end = Fenwick::build(self.order.iter().map(|l| self.end_len[*l as usize]));
+    }
+
+    /// Changes a leaf's cached lengths.
+    #[inline]
+    fn adjust(&mut self, leaf: u32, dcur: isize, dend: isize) {
+        let l = leaf as usize;
+        let p = self.pos_of[l] as usize;
+        if dcur != 0 {
+            self.cur_len[l] = (self.cur_len[l] as isize + dcur) as usize;
+            self.total_cur = (self.total_cur as isize + dcur) as usize;
+            self.fen_cur.add(p, dcur);
+        }
+        if dend != 0 {
+            self.end_len[l] = (self.end_len[l] as isize + dend) as usize;
+            self.fen_end.add(p, dend);
+        }
     }
 
     /// Visible length at the prepare version.
@@ -223,27 +306,22 @@ impl Tracker {
     }
 
     /// The cursor at the `pos`-th visible item (prepare version). `pos < total_cur`.
-    fn find_visible(&self, mut pos: usize) -> Cur {
+    fn find_visible(&self, pos: usize) -> Cur {
         debug_assert!(pos < self.total_cur);
-        for &leaf in &self.order {
-            let l = self.cur_len[leaf as usize];
-            if pos < l {
-                for (idx, it) in self.items[leaf as usize].iter().enumerate() {
-                    let c = it.cur();
-                    if pos < c {
-                        return Cur {
-                            leaf,
-                            idx,
-                            off: pos,
-                        };
-                    }
-                    pos -= c;
-                }
-                unreachable!("leaf length cache out of date");
+        let (p, mut pos) = self.fen_cur.search(pos);
+        let leaf = self.order[p];
+        for (idx, it) in self.items[leaf as usize].iter().enumerate() {
+            let c = it.cur();
+            if pos < c {
+                return Cur {
+                    leaf,
+                    idx,
+                    off: pos,
+                };
             }
-            pos -= l;
+            pos -= c;
         }
-        unreachable!("position past the end of the tracker")
+        unreachable!("leaf length cache out of date")
     }
 
     /// The cursor at the item with this id.
@@ -292,10 +370,7 @@ impl Tracker {
     /// Effect-document position of a cursor.
     fn end_pos(&self, c: Cur) -> usize {
         let p = self.pos_of[c.leaf as usize] as usize;
-        let mut pos: usize = self.order[..p]
-            .iter()
-            .map(|l| self.end_len[*l as usize])
-            .sum();
+        let mut pos: usize = self.fen_end.prefix(p);
         let items = &self.items[c.leaf as usize];
         for it in &items[..c.idx.min(items.len())] {
             pos += it.end();
@@ -379,9 +454,10 @@ impl Tracker {
         for (s, e) in ranges {
             self.index_set(s, e, new_leaf);
         }
-        // Recount both (total_cur adjusts through recount's delta).
+        // Recount both (total_cur adjusts through recount's delta), then the prefix sums.
         self.recount(leaf);
         self.recount(new_leaf);
+        self.rebuild_fenwicks();
     }
 
     /// Makes `[c.off, c.off+n)` of the item at `c` an item of its own; returns its cursor.
@@ -415,13 +491,25 @@ impl Tracker {
             let (c0, e0) = (it.cur(), it.end());
             f(it);
             let (c1, e1) = (it.cur(), it.end());
-            let l = c.leaf as usize;
-            self.cur_len[l] = self.cur_len[l] + c1 - c0;
-            self.end_len[l] = self.end_len[l] + e1 - e0;
-            self.total_cur = self.total_cur + c1 - c0;
+            self.adjust(c.leaf, c1 as isize - c0 as isize, e1 as isize - e0 as isize);
+            self.merge_around(c.leaf, c.idx);
             self.maybe_split_leaf(c.leaf);
             id += k;
             n -= k;
+        }
+    }
+
+    /// Joins the item at `idx` with its neighbours in the leaf when they form one run again
+    /// (retreat/advance split items and then often restore their state).
+    fn merge_around(&mut self, leaf: u32, idx: usize) {
+        let items = &mut self.items[leaf as usize];
+        if idx + 1 < items.len() && items[idx].can_append(&items[idx + 1]) {
+            items[idx].len += items[idx + 1].len;
+            items.remove(idx + 1);
+        }
+        if idx > 0 && items[idx - 1].can_append(&items[idx]) {
+            items[idx - 1].len += items[idx].len;
+            items.remove(idx);
         }
     }
 
@@ -549,10 +637,7 @@ impl Tracker {
             items.insert(idx, item);
         }
         self.index_add(item.id, item.id + item.len, leaf);
-        let l = leaf as usize;
-        self.cur_len[l] += item.cur();
-        self.end_len[l] += item.end();
-        self.total_cur += item.cur();
+        self.adjust(leaf, item.cur() as isize, item.end() as isize);
         self.maybe_split_leaf(leaf);
         pos
     }
@@ -580,19 +665,19 @@ impl Tracker {
             let epos = self.end_pos(c);
             let it = &mut self.items[c.leaf as usize][c.idx];
             it.state += 1;
-            let l = c.leaf as usize;
             // It was visible (state INS) and is now deleted.
-            self.cur_len[l] -= k;
-            self.total_cur -= k;
-            if !it.ever_deleted {
-                self.end_len[l] -= k;
-                it.ever_deleted = true;
+            let newly = !it.ever_deleted;
+            it.ever_deleted = true;
+            let id = it.id;
+            self.adjust(c.leaf, -(k as isize), if newly { -(k as isize) } else { 0 });
+            if newly {
                 match out.last_mut() {
                     Some(last) if last.0 == epos => last.1 += k,
                     _ => out.push((epos, k)),
                 }
             }
-            targets.push((it.id, k));
+            targets.push((id, k));
+            self.merge_around(c.leaf, c.idx);
             self.maybe_split_leaf(c.leaf);
             remaining -= k;
         }

@@ -193,12 +193,11 @@ pub(crate) fn transform<'a>(
         (common.map_or_else(Frontier::root, Frontier::single), None)
     };
 
-    // Edges into not-yet-applied events from their parents (other than the predecessor in
-    // the same run). Events are applied in LV order, so after applying up to x the pending
-    // edges all leave from already-applied events; the applied version {x} is critical when
-    // every pending edge leaves from x.
+    // Critical versions. Count the parent edges that cross from applied events into events not
+    // applied yet (the predecessor edge inside a piece never crosses). Events are applied in LV
+    // order; the applied version {x} is critical when no root event is left and every crossing
+    // edge leaves from x.
     let mut edges: Vec<(LV, u32)> = Vec::new();
-    let mut pending_edges = 0usize;
     let mut roots = 0usize;
     for r in &new_ops {
         for p in pieces(oplog, r.clone()) {
@@ -208,7 +207,6 @@ pub(crate) fn transform<'a>(
             }
             for q in parents {
                 edges.push((q, 1));
-                pending_edges += 1;
             }
         }
     }
@@ -221,12 +219,25 @@ pub(crate) fn transform<'a>(
             false
         }
     });
-    let edges_from = |x: LV| -> usize {
-        match edges.binary_search_by_key(&x, |e| e.0) {
-            Ok(i) => edges[i].1 as usize,
-            Err(_) => 0,
-        }
+    let in_new = |lv: LV| -> bool {
+        let i = new_ops.partition_point(|r| r.end <= lv);
+        i < new_ops.len() && new_ops[i].start <= lv
     };
+    // Edges from already-applied events cross from the start.
+    let mut crossing: usize = edges
+        .iter()
+        .filter(|e| !in_new(e.0))
+        .map(|e| e.1 as usize)
+        .sum();
+    let edges_in = |r: Range<LV>| -> usize {
+        let i = edges.partition_point(|e| e.0 < r.start);
+        edges[i..]
+            .iter()
+            .take_while(|e| e.0 < r.end)
+            .map(|e| e.1 as usize)
+            .sum()
+    };
+    let edges_from = |x: LV| edges_in(x..x + 1);
 
     let mut w = Walk {
         oplog,
@@ -294,14 +305,14 @@ pub(crate) fn transform<'a>(
             }
             oplog.advance_frontier(&mut w.applied, piece.clone());
 
-            // Update edge counts and check whether the applied version became critical.
+            // Update the crossing edges and check whether the applied version became critical.
             if parents.is_empty() {
                 roots -= 1;
             }
-            pending_edges -= parents.len();
+            crossing = crossing - parents.len() + edges_in(piece.clone());
             if w.applied.len() == 1 && roots == 0 {
                 let x = w.applied.as_slice()[0];
-                if pending_edges == 0 || pending_edges == edges_from(x) {
+                if crossing == edges_from(x) {
                     w.tracker = None;
                     w.base = w.applied.clone();
                     w.base_len = w.doc_len;

@@ -450,3 +450,35 @@ fn corrupt_or_truncated_encodings_are_errors() {
         DecodeError::BadMagic
     );
 }
+
+#[test]
+fn documents_with_a_base_text() {
+    let mut d = Document::from_text(engine::Rope::from_str("fn main() {}\n"));
+    assert_eq!(d.version(), &Frontier::root());
+    assert_eq!(d.oplog().len(), 0);
+    let a = d.agent("me");
+    d.insert(a, 12, "\n").unwrap();
+    assert_eq!(
+        d.checkout(&Frontier::root()).unwrap().to_string(),
+        "fn main() {}\n"
+    );
+    // Another replica from the same base syncs through encoded chunks.
+    let mut e = Document::from_text(engine::Rope::from_str("fn main() {}\n"));
+    let b = e.agent("other");
+    e.insert(b, 0, "// hi\n").unwrap();
+    e.apply_encoded(&d.encode_since(&RemoteVersion::new()))
+        .unwrap();
+    d.apply_encoded(&e.encode_since(&d.remote_version(d.version())))
+        .unwrap();
+    assert_eq!(d.text().to_string(), "// hi\nfn main() {}\n\n");
+    assert_eq!(e.text().to_string(), d.text().to_string());
+    // A whole-log encoding carries the base.
+    let mut f = Document::decode(&d.encode()).unwrap();
+    assert_eq!(f.text().to_string(), d.text().to_string());
+    // Chunks for another base are refused.
+    let mut g = Document::from_text(engine::Rope::from_str("something else"));
+    assert!(g
+        .apply_encoded(&d.encode_since(&RemoteVersion::new()))
+        .is_err());
+    assert_eq!(g.text().to_string(), "something else");
+}

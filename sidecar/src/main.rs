@@ -4,7 +4,10 @@ mod paths;
 mod proto;
 mod serve;
 mod snapshot_cmd;
+mod trace;
 mod writer;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -22,21 +25,26 @@ struct Cli {
 enum Command {
     /// Write a headless snapshot of a workspace (a directory tree or a .tar).
     Snapshot(snapshot_cmd::SnapshotArgs),
+    /// Replay an editing trace (.json.gz) through the engine; exit 1 if the result differs
+    /// from its endContent, 2 if the file is unusable.
+    Trace(trace::TraceArgs),
     /// Run the per-workspace daemon (one per workspace root).
     Serve(serve::ServeArgs),
     /// LSP over stdio for editors: connects to (or starts) the workspace's daemon.
     Lsp(bridge::LspArgs),
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Snapshot(args) => snapshot_cmd::run(args),
+        Command::Trace(args) => return trace::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Lsp(args) => bridge::run(args),
     };
     if let Err(e) = res {
         eprintln!("dist-space: {e}");
-        std::process::exit(1);
+        return ExitCode::from(1);
     }
+    ExitCode::SUCCESS
 }

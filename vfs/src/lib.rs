@@ -7,15 +7,18 @@
 //! * [`disk`]: atomic write-back, the debounced `notify` watcher behind [`disk::DiskWatcher`].
 //! * [`workspace`]: documents + tree + disk, both directions.
 //! * [`snapshot`]: immutable whole-workspace snapshots.
+//! * [`text`]: texts kept as loaded until a rope or document is first needed.
 pub mod diff;
 pub mod disk;
 pub mod load;
 pub mod pos;
 pub mod snapshot;
+pub mod text;
 pub mod tree;
 pub mod workspace;
 
-pub use snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+pub use snapshot::{SnapContent, SnapFile, SnapFiles, SnapIter, WorkspaceSnapshot};
+pub use text::{LazyDoc, SnapText};
 pub use tree::{FileId, NodeKind};
 pub use workspace::{
     DiskReport, FileState, FlushReport, VfsError, Workspace, WorkspaceOptions, WsVersion,

@@ -5,12 +5,15 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use ignore::{WalkBuilder, WalkState};
+use ignore::{ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 use ropey::Rope;
 
+use crate::text::SnapText;
 use crate::tree::NodeKind;
 
 /// Default size limit for text files (8 MiB).
@@ -89,6 +92,45 @@ pub enum Content {
     NotText(NotTextReason),
 }
 
+impl Content {
+    fn from_raw(c: RawContent) -> Content {
+        match c {
+            RawContent::Text(s) => Content::Text(s.to_rope()),
+            RawContent::NotText(r) => Content::NotText(r),
+        }
+    }
+}
+
+/// [`Content`] as read, before any rope is built: text is kept as the string it was read as
+/// (exactly its bytes, one allocation).
+#[derive(Clone, Debug)]
+pub(crate) enum RawContent {
+    Text(SnapText),
+    NotText(NotTextReason),
+}
+
+/// A walked entry as read (see [`RawContent`]).
+#[derive(Clone, Debug)]
+pub(crate) struct RawEntry {
+    pub path: String,
+    pub kind: NodeKind,
+    pub content: Option<RawContent>,
+    pub len: u64,
+    pub mtime: Option<SystemTime>,
+}
+
+impl RawEntry {
+    fn into_loaded(self) -> LoadedEntry {
+        LoadedEntry {
+            path: self.path,
+            kind: self.kind,
+            content: self.content.map(Content::from_raw),
+            len: self.len,
+            mtime: self.mtime,
+        }
+    }
+}
+
 /// One walked entry.
 #[derive(Clone, Debug)]
 pub struct LoadedEntry {
@@ -123,62 +165,148 @@ pub enum LoadError {
 
 /// Classify raw bytes: text (as a rope) or the reason it is not text.
 pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
+    Content::from_raw(classify_raw(bytes, limit))
+}
+
+/// [`classify`] keeping the text as the string it was read as (no copy).
+pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
+    if let Err(r) = check_text(&bytes, limit) {
+        return RawContent::NotText(r);
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => RawContent::Text(SnapText::loaded(s.into_boxed_str())),
+        Err(e) => RawContent::NotText(NotTextReason::NotUtf8 {
+            valid_up_to: e.utf8_error().valid_up_to(),
+        }),
+    }
+}
+
+/// Is `bytes` text (size limit, no NUL in the first 8000 bytes, UTF-8)?
+fn check_text(bytes: &[u8], limit: u64) -> Result<(), NotTextReason> {
     if bytes.len() as u64 > limit {
-        return Content::NotText(NotTextReason::TooLarge {
+        return Err(NotTextReason::TooLarge {
             size: bytes.len() as u64,
             limit,
         });
     }
     if bytes[..bytes.len().min(8000)].contains(&0) {
-        return Content::NotText(NotTextReason::Binary);
+        return Err(NotTextReason::Binary);
     }
-    match String::from_utf8(bytes) {
-        Ok(s) => Content::Text(Rope::from_str(&s)),
-        Err(e) => Content::NotText(NotTextReason::NotUtf8 {
-            valid_up_to: e.utf8_error().valid_up_to(),
+    match std::str::from_utf8(bytes) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(NotTextReason::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
         }),
     }
 }
 
 /// Read and classify one file (does not follow symlinks).
 pub fn read_classified(path: &Path, limit: u64) -> (Content, u64, Option<SystemTime>) {
+    let (c, len, mtime) = read_classified_raw(path, limit);
+    (Content::from_raw(c), len, mtime)
+}
+
+/// [`read_classified`] keeping the text as read (see [`RawContent`]).
+pub(crate) fn read_classified_raw(
+    path: &Path,
+    limit: u64,
+) -> (RawContent, u64, Option<SystemTime>) {
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
-        Err(e) => {
-            return (
-                Content::NotText(NotTextReason::Unreadable(e.to_string())),
-                0,
-                None,
-            )
-        }
+        Err(e) => return unreadable(e, 0, None),
     };
     let mtime = md.modified().ok();
     if md.file_type().is_symlink() {
-        return (Content::NotText(NotTextReason::Symlink), md.len(), mtime);
+        return (RawContent::NotText(NotTextReason::Symlink), md.len(), mtime);
     }
     if !md.is_file() {
-        return (Content::NotText(NotTextReason::Special), md.len(), mtime);
+        return (RawContent::NotText(NotTextReason::Special), md.len(), mtime);
     }
     if md.len() > limit {
-        return (
-            Content::NotText(NotTextReason::TooLarge {
-                size: md.len(),
-                limit,
-            }),
-            md.len(),
-            mtime,
-        );
+        return too_large(md.len(), limit, mtime);
     }
-    let mut buf = Vec::with_capacity(md.len() as usize);
+    match fs::File::open(path) {
+        Ok(f) => read_open(f, md.len(), limit, mtime),
+        Err(e) => unreadable(e, md.len(), mtime),
+    }
+}
+
+/// A walked entry, opened: classified already, or a regular file within the size limit.
+enum Walked {
+    Done(RawContent, u64, Option<SystemTime>),
+    Open(fs::File, u64, Option<SystemTime>),
+}
+
+/// [`read_classified`] up to the read, for a walked entry whose directory listing already
+/// says what it is: a regular file is opened directly (one `fstat` on the open file instead
+/// of a path lookup).
+fn open_walked(path: &Path, ft: Option<fs::FileType>, limit: u64) -> Walked {
+    if !ft.is_some_and(|t| t.is_file()) {
+        let (c, len, mtime) = read_classified_raw(path, limit);
+        return Walked::Done(c, len, mtime);
+    }
+    let done = |(c, len, mtime)| Walked::Done(c, len, mtime);
+    let f = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return done(unreadable(e, 0, None)),
+    };
+    let md = match f.metadata() {
+        Ok(md) => md,
+        Err(e) => return done(unreadable(e, 0, None)),
+    };
+    let mtime = md.modified().ok();
+    if !md.is_file() {
+        // Replaced since the directory was listed.
+        return done((RawContent::NotText(NotTextReason::Special), md.len(), mtime));
+    }
+    if md.len() > limit {
+        return done(too_large(md.len(), limit, mtime));
+    }
+    Walked::Open(f, md.len(), mtime)
+}
+
+/// Walked files up to this size are read into their thread's current text chunk.
+const IN_CHUNK_MAX: u64 = 16 * 1024;
+/// Size of a text chunk (above glibc's mmap threshold: one `mmap` per chunk, no heap growth).
+const CHUNK: usize = 256 * 1024;
+
+fn unreadable(
+    e: std::io::Error,
+    len: u64,
+    mtime: Option<SystemTime>,
+) -> (RawContent, u64, Option<SystemTime>) {
+    (
+        RawContent::NotText(NotTextReason::Unreadable(e.to_string())),
+        len,
+        mtime,
+    )
+}
+
+fn too_large(
+    size: u64,
+    limit: u64,
+    mtime: Option<SystemTime>,
+) -> (RawContent, u64, Option<SystemTime>) {
+    (
+        RawContent::NotText(NotTextReason::TooLarge { size, limit }),
+        size,
+        mtime,
+    )
+}
+
+/// Read an open file of size `len` into a buffer of that capacity (kept as the text, no
+/// copy) and classify it.
+fn read_open(
+    f: fs::File,
+    len: u64,
+    limit: u64,
+    mtime: Option<SystemTime>,
+) -> (RawContent, u64, Option<SystemTime>) {
+    let mut buf = Vec::with_capacity(len as usize);
     // Read at most limit+1 bytes: a file that grew past the limit is caught by `classify`.
-    let res = fs::File::open(path).and_then(|f| f.take(limit + 1).read_to_end(&mut buf));
-    match res {
-        Ok(n) => (classify(buf, limit), n as u64, mtime),
-        Err(e) => (
-            Content::NotText(NotTextReason::Unreadable(e.to_string())),
-            md.len(),
-            mtime,
-        ),
+    match f.take(limit + 1).read_to_end(&mut buf) {
+        Ok(n) => (classify_raw(buf, limit), n as u64, mtime),
+        Err(e) => unreadable(e, len, mtime),
     }
 }
 
@@ -212,6 +340,15 @@ pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
 /// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
+    // Fast path (walked paths): plain UTF-8, no `.`/`..`/empty components, `/`-separated.
+    if let Some(s) = rel.to_str() {
+        if std::path::MAIN_SEPARATOR == '/'
+            && !s.is_empty()
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        {
+            return Some(s.to_string());
+        }
+    }
     let mut out = String::new();
     for c in rel.components() {
         let std::path::Component::Normal(s) = c else {
@@ -225,16 +362,229 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     Some(out)
 }
 
+/// Per-thread visitor of the parallel walk: reads and classifies entries, maps them (still on
+/// the walker thread) and keeps them in a local batch, handed over when the walker drops it
+/// (no per-entry channel traffic).
+struct Collector<'a, T> {
+    root: &'a Path,
+    limit: u64,
+    batch: Vec<T>,
+    skipped: usize,
+    shared: &'a Shared<T>,
+    map: &'a (dyn Fn(RawEntry) -> T + Sync),
+    path_of: &'a (dyn Fn(&T) -> &str + Sync),
+    /// Texts of small files read by this thread, one after the other (see [`SnapText`]).
+    chunk: Vec<u8>,
+    /// Entries whose text is `chunk[range]`, mapped when the chunk is full.
+    pending: Vec<(RawEntry, std::ops::Range<usize>)>,
+}
+
+impl<T> Collector<'_, T> {
+    /// Read a small file into the chunk: `Ok` if it is text (its entry is pending in the
+    /// chunk), else what it is, its size and its path back.
+    fn read_into_chunk(
+        &mut self,
+        f: fs::File,
+        len: u64,
+        path: String,
+        mtime: Option<SystemTime>,
+    ) -> Result<(), (RawContent, u64, String)> {
+        let want = len as usize;
+        if self.chunk.capacity() - self.chunk.len() <= want {
+            // Strictly more room than the size: the read ends without growing the chunk.
+            self.freeze();
+            self.chunk = Vec::with_capacity(CHUNK.max(want + 1));
+        }
+        let start = self.chunk.len();
+        let res = f.take(self.limit + 1).read_to_end(&mut self.chunk);
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                self.chunk.truncate(start);
+                return Err((unreadable(e, len, None).0, len, path));
+            }
+        };
+        match check_text(&self.chunk[start..], self.limit) {
+            Ok(()) => {
+                self.pending.push((
+                    RawEntry {
+                        path,
+                        kind: NodeKind::File,
+                        content: None,
+                        len: n as u64,
+                        mtime,
+                    },
+                    start..start + n,
+                ));
+                Ok(())
+            }
+            Err(r) => {
+                self.chunk.truncate(start);
+                Err((RawContent::NotText(r), n as u64, path))
+            }
+        }
+    }
+
+    /// Share the current chunk with the texts pending in it and map their entries.
+    fn freeze(&mut self) {
+        let mut buf = std::mem::take(&mut self.chunk);
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return;
+        }
+        if buf.capacity() - buf.len() > buf.len() / 4 {
+            buf.shrink_to_fit();
+        }
+        // Every text in the chunk was checked to be UTF-8, so the chunk is too.
+        let chunk = String::from_utf8(buf).map(Arc::new);
+        for (mut e, range) in pending {
+            let text = match &chunk {
+                Ok(c) => SnapText::loaded_in(c, range.clone()),
+                Err(_) => None,
+            }
+            .or_else(|| {
+                let bytes = chunk.as_ref().err()?.as_bytes().get(range)?;
+                let s = std::str::from_utf8(bytes).ok()?;
+                Some(SnapText::loaded(s.into()))
+            });
+            e.content = Some(match text {
+                Some(t) => RawContent::Text(t),
+                None => {
+                    RawContent::NotText(NotTextReason::Unreadable("text chunk out of range".into()))
+                }
+            });
+            self.batch.push((self.map)(e));
+        }
+    }
+}
+
+struct Shared<T> {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    batches: Mutex<(Vec<Vec<T>>, usize)>,
+}
+
+impl<T: Send> ParallelVisitor for Collector<'_, T> {
+    fn visit(&mut self, entry: Result<ignore::DirEntry, ignore::Error>) -> WalkState {
+        let Ok(entry) = entry else {
+            return WalkState::Continue;
+        };
+        if entry.depth() == 0 {
+            return WalkState::Continue;
+        }
+        let Some(path) = rel_path(self.root, entry.path()) else {
+            self.skipped += 1;
+            return WalkState::Continue;
+        };
+        let ft = entry.file_type();
+        let e = if ft.is_some_and(|t| t.is_dir()) {
+            RawEntry {
+                path,
+                kind: NodeKind::Dir,
+                content: None,
+                len: 0,
+                mtime: None,
+            }
+        } else {
+            let (content, len, mtime, path) = match open_walked(entry.path(), ft, self.limit) {
+                Walked::Done(c, len, mtime) => (c, len, mtime, path),
+                Walked::Open(f, len, mtime) if len <= IN_CHUNK_MAX => {
+                    match self.read_into_chunk(f, len, path, mtime) {
+                        Err((c, len, path)) => (c, len, mtime, path),
+                        Ok(()) => {
+                            let n = self.pending.last().map_or(len, |(e, _)| e.len);
+                            self.shared.files.fetch_add(1, Ordering::Relaxed);
+                            self.shared.bytes.fetch_add(n, Ordering::Relaxed);
+                            return WalkState::Continue;
+                        }
+                    }
+                }
+                Walked::Open(f, len, mtime) => {
+                    let (c, len, mtime) = read_open(f, len, self.limit, mtime);
+                    (c, len, mtime, path)
+                }
+            };
+            self.shared.files.fetch_add(1, Ordering::Relaxed);
+            self.shared.bytes.fetch_add(len, Ordering::Relaxed);
+            RawEntry {
+                path,
+                kind: NodeKind::File,
+                content: Some(content),
+                len,
+                mtime,
+            }
+        };
+        self.batch.push((self.map)(e));
+        WalkState::Continue
+    }
+}
+
+impl<T> Drop for Collector<'_, T> {
+    fn drop(&mut self) {
+        self.freeze();
+        // Sorted here, on the walker thread; the batches are merged at the end.
+        let mut batch = std::mem::take(&mut self.batch);
+        let path_of = self.path_of;
+        batch.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
+        let mut g = self
+            .shared
+            .batches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        g.0.push(batch);
+        g.1 += self.skipped;
+    }
+}
+
+struct CollectorBuilder<'a, T> {
+    root: &'a Path,
+    limit: u64,
+    shared: &'a Shared<T>,
+    map: &'a (dyn Fn(RawEntry) -> T + Sync),
+    path_of: &'a (dyn Fn(&T) -> &str + Sync),
+}
+
+impl<'s, T: Send + 's> ParallelVisitorBuilder<'s> for CollectorBuilder<'s, T> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Collector {
+            root: self.root,
+            limit: self.limit,
+            batch: Vec::new(),
+            skipped: 0,
+            shared: self.shared,
+            map: self.map,
+            path_of: self.path_of,
+            chunk: Vec::new(),
+            pending: Vec::new(),
+        })
+    }
+}
+
 /// Walk `root` (or a sub-directory `start` of it) in parallel, reading and classifying every
-/// file. Directories are returned too. Entries with non-UTF-8 names are skipped (counted in the
-/// second return value). `progress` is called from this thread at most every 50 ms and at the
-/// end with `done: true`.
+/// file. Directories are returned too; entries come sorted by path (so every directory comes
+/// before what it contains). Entries with non-UTF-8 names are skipped (counted in the second
+/// return value). `progress` is called from this thread at most every 50 ms and at the end
+/// with `done: true`.
 pub fn walk(
     root: &Path,
     start: &Path,
     opts: &LoadOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<LoadedEntry>, usize), LoadError> {
+    walk_map(root, start, opts, progress, &RawEntry::into_loaded, &|e| {
+        &e.path
+    })
+}
+
+/// [`walk`], with each entry mapped by `map` on the walker threads; sorted by `path_of`.
+pub(crate) fn walk_map<T: Send>(
+    root: &Path,
+    start: &Path,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(Progress),
+    map: &(dyn Fn(RawEntry) -> T + Sync),
+    path_of: &(dyn Fn(&T) -> &str + Sync),
+) -> Result<(Vec<T>, usize), LoadError> {
     let md = fs::metadata(root).map_err(|e| LoadError::Root {
         path: root.to_path_buf(),
         source: e,
@@ -243,73 +593,72 @@ pub fn walk(
         return Err(LoadError::NotADir(root.to_path_buf()));
     }
     let builder = walk_builder(start, opts);
-    let (tx, rx) = mpsc::channel::<Option<LoadedEntry>>();
-    let limit = opts.max_file_size;
-    let mut out = Vec::new();
-    let mut skipped = 0usize;
+    let shared = Shared {
+        files: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        batches: Mutex::new((Vec::new(), 0)),
+    };
+    let (done_tx, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
+        let shared = &shared;
         s.spawn(move || {
-            builder.build_parallel().run(|| {
-                let tx = tx.clone();
-                Box::new(move |entry| {
-                    let Ok(entry) = entry else {
-                        return WalkState::Continue;
-                    };
-                    if entry.depth() == 0 {
-                        return WalkState::Continue;
-                    }
-                    let Some(path) = rel_path(root, entry.path()) else {
-                        let _ = tx.send(None);
-                        return WalkState::Continue;
-                    };
-                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                    let e = if is_dir {
-                        LoadedEntry {
-                            path,
-                            kind: NodeKind::Dir,
-                            content: None,
-                            len: 0,
-                            mtime: None,
-                        }
-                    } else {
-                        let (content, len, mtime) = read_classified(entry.path(), limit);
-                        LoadedEntry {
-                            path,
-                            kind: NodeKind::File,
-                            content: Some(content),
-                            len,
-                            mtime,
-                        }
-                    };
-                    if tx.send(Some(e)).is_err() {
-                        return WalkState::Quit;
-                    }
-                    WalkState::Continue
-                })
+            builder.build_parallel().visit(&mut CollectorBuilder {
+                root,
+                limit: opts.max_file_size,
+                shared,
+                map,
+                path_of,
             });
+            drop(done_tx);
         });
-        let mut p = Progress::default();
-        let mut last = Instant::now();
-        for e in rx {
-            match e {
-                None => skipped += 1,
-                Some(e) => {
-                    if e.kind == NodeKind::File {
-                        p.files += 1;
-                        p.bytes += e.len;
-                    }
-                    out.push(e);
-                }
-            }
-            if last.elapsed() >= Duration::from_millis(50) {
-                progress(p);
-                last = Instant::now();
-            }
+        let snapshot = || Progress {
+            files: shared.files.load(Ordering::Relaxed),
+            bytes: shared.bytes.load(Ordering::Relaxed),
+            done: false,
+        };
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(Duration::from_millis(50)) {
+            progress(snapshot());
         }
-        p.done = true;
-        progress(p);
+    });
+    let (batches, skipped) = shared
+        .batches
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    // Each batch is sorted: merge them (smallest first).
+    let mut batches = batches;
+    batches.sort_by_key(|b| std::cmp::Reverse(b.len()));
+    let mut out = batches.pop().unwrap_or_default();
+    while let Some(b) = batches.pop() {
+        out = merge_sorted(out, b, path_of);
+    }
+    progress(Progress {
+        files: shared.files.load(Ordering::Relaxed),
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        done: true,
     });
     Ok((out, skipped))
+}
+
+/// Merge two vectors sorted by `key` into one (stable: `a` first on ties).
+fn merge_sorted<T>(a: Vec<T>, b: Vec<T>, key: &dyn Fn(&T) -> &str) -> Vec<T> {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        if key(y) < key(x) {
+            out.extend(b.next());
+        } else {
+            out.extend(a.next());
+        }
+    }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 /// Single-path ignore check for paths reported by the watcher, with the same rules as the walk.

@@ -31,6 +31,7 @@
 //! 5. Nodes whose parent is unknown (its create not yet received) are placed at the root until it
 //!    arrives.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -189,6 +190,8 @@ pub struct FileTree {
     ids: HashMap<NodeId, FileId>,
     view: View,
     dirty: bool,
+    /// Bumped whenever the visible view may have changed.
+    generation: u64,
 }
 
 impl Default for FileTree {
@@ -212,6 +215,7 @@ impl FileTree {
             ids,
             view: View::default(),
             dirty: true,
+            generation: 0,
         };
         t.refresh();
         t
@@ -314,6 +318,7 @@ impl FileTree {
             return;
         }
         self.dirty = false;
+        self.generation += 1;
         let n = self.nodes.len();
         // 1. effective parent of each node (cycles broken, unknown parents -> root).
         let mut parent: Vec<u32> = vec![0; n];
@@ -369,7 +374,7 @@ impl FileTree {
                 })
                 .or_insert(i);
         }
-        let mut names: Vec<Option<String>> = vec![None; n];
+        let mut names: Vec<Option<Cow<'_, str>>> = vec![None; n];
         for i in 1..n {
             if !visible[i] {
                 continue;
@@ -377,12 +382,14 @@ impl FileTree {
             let (_, _, name) = self.nodes[i].loc.as_ref().expect("loc");
             let id = &self.nodes[i].id;
             names[i] = Some(if winners.get(&(parent[i], name.as_str())) == Some(&i) {
-                name.clone()
+                Cow::Borrowed(name.as_str())
             } else {
-                format!("{name}~{}-{}", id.agent, id.seq)
+                Cow::Owned(format!("{name}~{}-{}", id.agent, id.seq))
             });
         }
-        // 4. paths (memoised walk up).
+        // 4. paths (memoised walk up). A path that did not change keeps its shared string, so
+        //    holders of the previous view (snapshots) can compare by pointer.
+        let old = std::mem::take(&mut self.view.path);
         let mut paths: Vec<Option<Arc<str>>> = vec![None; n];
         paths[0] = Some(Arc::from(""));
         let mut stack = Vec::new();
@@ -398,10 +405,20 @@ impl FileTree {
             while let Some(k) = stack.pop() {
                 let pp = paths[parent[k] as usize].as_deref().unwrap_or("");
                 let name = names[k].as_deref().unwrap_or("");
-                paths[k] = Some(if pp.is_empty() {
-                    Arc::from(name)
-                } else {
-                    Arc::from(format!("{pp}/{name}"))
+                let same = old.get(k).and_then(|o| o.as_ref()).filter(|o| {
+                    if pp.is_empty() {
+                        ***o == *name
+                    } else {
+                        o.len() == pp.len() + 1 + name.len()
+                            && o.starts_with(pp)
+                            && o.as_bytes()[pp.len()] == b'/'
+                            && o.ends_with(name)
+                    }
+                });
+                paths[k] = Some(match same {
+                    Some(o) => o.clone(),
+                    None if pp.is_empty() => Arc::from(name),
+                    None => Arc::from(format!("{pp}/{name}")),
                 });
             }
         }
@@ -417,16 +434,74 @@ impl FileTree {
         };
     }
 
-    /// Make a just-created node visible at `path` without a full refresh (bulk loading: the
-    /// caller guarantees the parent is visible and the name free; the next refresh recomputes).
-    pub(crate) fn insert_visible(&mut self, f: FileId, path: &str) {
+    /// Make room for `n` more nodes (bulk loading).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n);
+        self.ids.reserve(n);
+        self.view.path.reserve(n);
+        self.view.by_path.reserve(n);
+    }
+
+    /// Apply the create event of node `node` (`stamp`, `kind`, `name`) under `parent` (a
+    /// visible directory) where `name` is free, and make it visible at `path` without a full
+    /// refresh (bulk loading). Under those conditions the view is exactly what
+    /// [`FileTree::refresh`] would compute, so a tree that was up to date stays up to date.
+    /// Takes the name and path by value (built by the caller, e.g. on the walker threads).
+    /// Returns the node's id.
+    pub(crate) fn create_visible(
+        &mut self,
+        node: NodeId,
+        stamp: &Stamp,
+        kind: NodeKind,
+        parent: FileId,
+        name: String,
+        path: Arc<str>,
+    ) -> FileId {
+        let next = FileId(self.nodes.len() as u32);
+        let f = match self.ids.entry(node) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let id = v.key().clone();
+                v.insert(next);
+                self.nodes.push(Node {
+                    id,
+                    kind: Some(kind),
+                    loc: Some((stamp.clone(), parent, name)),
+                    live: Some((stamp.clone(), true, SeenVersion::new())),
+                });
+                next
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                // Known node (its events arrived before): the general path, and a full
+                // refresh later.
+                let (node, f) = (o.key().clone(), *o.get());
+                let ev = TreeEvent {
+                    stamp: stamp.clone(),
+                    node,
+                    op: TreeOp::Create {
+                        kind,
+                        parent: self.nodes[parent.0 as usize].id.clone(),
+                        name,
+                    },
+                };
+                self.apply(&ev);
+                self.dirty = true;
+                f
+            }
+        };
         let i = f.0 as usize;
         if self.view.path.len() <= i {
             self.view.path.resize(i + 1, None);
         }
-        let p: Arc<str> = Arc::from(path);
-        self.view.path[i] = Some(p.clone());
-        self.view.by_path.insert(p, f);
+        self.view.path[i] = Some(path.clone());
+        self.view.by_path.insert(path, f);
+        self.generation += 1;
+        f
+    }
+
+    /// A counter bumped whenever the visible view may have changed (cheap change detection
+    /// for holders of derived state, e.g. the workspace's persistent snapshot).
+    pub fn view_generation(&self) -> u64 {
+        self.generation
     }
 
     /// Visible path of a node (`""` is the root); `None` if not visible.

@@ -25,10 +25,13 @@ use engine::{AgentId, Document, Edit, Frontier, RemoteVersion, Rope};
 
 use crate::diff::{diff_edits, TextEdit};
 use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
-use crate::load::{self, Content, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress};
+use crate::load::{
+    self, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress, RawContent, RawEntry,
+};
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
+use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
-    FileId, FileTree, NodeKind, SeenVersion, TreeAuthor, TreeError, TreeEvent, TreeOp,
+    FileId, FileTree, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent, TreeOp,
 };
 
 /// Workspace settings.
@@ -74,60 +77,136 @@ pub enum VfsError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// A walked entry turned into workspace state (on the walker threads, with its shared path
+/// and its name, so that the main thread only links it in).
+struct Loaded {
+    path: Arc<str>,
+    name: String,
+    kind: NodeKind,
+    state: FileState,
+    /// What a snapshot shows for `state` (used when loading into an empty workspace).
+    snap: SnapContent,
+}
+
+impl Loaded {
+    fn new(path: &str, kind: NodeKind, mut state: FileState) -> Loaded {
+        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        let snap = snap_content(&mut state);
+        Loaded {
+            path: Arc::from(path),
+            name,
+            kind,
+            state,
+            snap,
+        }
+    }
+    fn from_entry(e: RawEntry) -> Loaded {
+        let state = match e.content {
+            None => FileState::Dir,
+            Some(RawContent::Text(text)) => FileState::Text(Box::new(TextFile::loaded(text))),
+            Some(RawContent::NotText(reason)) => FileState::NotText { reason, len: e.len },
+        };
+        Loaded::new(&e.path, e.kind, state)
+    }
+    fn path_of(l: &Loaded) -> &str {
+        &l.path
+    }
+}
+
 /// A text file: its document plus what the disk holds.
+///
+/// A file as loaded keeps the string it was read as; its engine [`Document`] (and rope) is
+/// built on first use: `doc` dereferences to the document, building it (see [`LazyDoc`]).
+/// Loading and snapshots never build it; the first edit, disk change, `disk_text()`,
+/// [`Workspace::text`] or any `doc` call other than [`LazyDoc::version`] does.
 pub struct TextFile {
-    pub doc: Document,
-    disk_agent: AgentId,
-    disk_text: Rope,
-    disk_base: Frontier,
+    pub doc: LazyDoc,
+    /// `None` until the disk side differs from "the base text, at the root version, no
+    /// errors" (the state of every file as loaded: 8 bytes instead of a hundred).
+    disk: Option<Box<DiskSide>>,
+}
+
+/// The disk side of a text file (see [`TextFile`]).
+#[derive(Default)]
+struct DiskSide {
+    /// The disk agent's id in `doc`, registered on the first change read from disk (a file as
+    /// loaded is the document's base text, with no events and no agents).
+    agent: Option<AgentId>,
+    /// `None`: the disk holds the document's base text (the file as loaded or created).
+    text: Option<Rope>,
+    base: Frontier,
     /// Set when the disk content stopped being text (binary, too large...): the document is
     /// kept, write-back is suspended until the disk holds text again.
-    disk_not_text: Option<NotTextReason>,
+    not_text: Option<NotTextReason>,
     write_error: Option<String>,
-    /// Version right after loading (for snapshots at past workspace versions).
-    initial: Frontier,
 }
 
 impl TextFile {
-    fn new(disk_agent_name: &str, text: Rope) -> TextFile {
-        let mut doc = Document::new();
-        let disk_agent = doc.agent(disk_agent_name);
-        if text.len_chars() > 0 {
-            // Inserting at 0 of an empty document cannot fail.
-            let s = text.to_string();
-            let _ = doc.insert(disk_agent, 0, &s);
-        }
-        let disk_base = doc.version().clone();
-        // Share structure with the document's rope instead of keeping the loaded copy.
-        let disk_text = doc.snapshot();
-        drop(text);
+    /// A document whose root version holds `text` (no events): the rope is shared by the
+    /// log's base, the live text and `disk_text`, so a file costs one copy of its text.
+    fn new(text: Rope) -> TextFile {
+        TextFile::with_base(SnapText::from(text))
+    }
+    /// A file as read from disk: the string is kept until the document is first needed.
+    fn loaded(text: SnapText) -> TextFile {
+        TextFile::with_base(text)
+    }
+    fn with_base(base: SnapText) -> TextFile {
         TextFile {
-            doc,
-            disk_agent,
-            disk_text,
-            initial: disk_base.clone(),
-            disk_base,
-            disk_not_text: None,
-            write_error: None,
+            doc: LazyDoc::new(base),
+            disk: None,
         }
+    }
+    fn side_mut(&mut self) -> &mut DiskSide {
+        self.disk.get_or_insert_with(Default::default)
+    }
+    /// The engine document (built on first use; same as `&*self.doc`).
+    pub fn document(&self) -> &Document {
+        self.doc.get()
+    }
+    /// Has the engine document been built? (A loaded file's is built on first use.)
+    pub fn is_materialised(&self) -> bool {
+        self.doc.is_built()
     }
     /// The last write-back error, if the last attempt failed.
     pub fn write_error(&self) -> Option<&str> {
-        self.write_error.as_deref()
+        self.disk.as_ref()?.write_error.as_deref()
     }
-    /// Content as last read from / written to disk.
-    pub fn disk_text(&self) -> &Rope {
-        &self.disk_text
+    /// Why the disk content is not text any more (binary, grew past the size limit...), if so:
+    /// the document is kept and write-back is suspended until the disk holds text again.
+    pub fn disk_not_text(&self) -> Option<&NotTextReason> {
+        self.disk.as_ref()?.not_text.as_ref()
     }
     /// A version of the document whose text is exactly [`TextFile::disk_text`].
     pub fn disk_base(&self) -> &Frontier {
-        &self.disk_base
+        match &self.disk {
+            Some(d) => &d.base,
+            None => crate::text::root_frontier(),
+        }
+    }
+    /// Content as last read from / written to disk (builds the rope of a loaded file that
+    /// has none yet; see [`TextFile::disk_snap_text`] for a way that does not).
+    pub fn disk_text(&self) -> &Rope {
+        match self.disk.as_ref().and_then(|d| d.text.as_ref()) {
+            Some(r) => r,
+            None => self.doc.base().rope(),
+        }
+    }
+    /// Content as last read from / written to disk, without building a rope.
+    pub fn disk_snap_text(&self) -> SnapText {
+        match self.disk.as_ref().and_then(|d| d.text.as_ref()) {
+            Some(r) => SnapText::from(r.clone()),
+            None => self.doc.base().clone(),
+        }
     }
     pub fn is_dirty(&self) -> bool {
-        self.doc.version() != &self.disk_base
+        self.doc.version() != self.disk_base()
     }
     fn has_unseen(&self, seen: &SeenVersion) -> bool {
-        let mine = self.doc.remote_version(self.doc.version());
+        let Some(doc) = self.doc.built() else {
+            return false; // no events
+        };
+        let mine = doc.remote_version(doc.version());
         mine.iter()
             .any(|(agent, seq)| seen.get(agent).is_none_or(|s| seq > s))
     }
@@ -169,6 +248,39 @@ struct JournalEntry {
 enum Change {
     Tree(TreeEvent),
     Doc(FileId, Frontier),
+    /// The create events of one batch of walked entries (a load), in the order they were
+    /// applied, all with `stamp`. Each is rebuilt on replay from its node (see
+    /// [`CreatedNode`]): 32 bytes per node instead of a stored event and name.
+    Created {
+        stamp: Stamp,
+        nodes: Vec<CreatedNode>,
+    },
+}
+
+/// One create event of a [`Change::Created`] batch: node `f`, created as `kind` under
+/// `parent` with the last component of `path` as its name. Node ids never change, so the
+/// event is `Create { kind, parent: node_id(parent), name }` by `node_id(f)`.
+struct CreatedNode {
+    f: FileId,
+    parent: FileId,
+    kind: NodeKind,
+    /// The path the node was created at (shared with the tree view while it is unchanged).
+    path: Arc<str>,
+}
+
+impl CreatedNode {
+    fn event(&self, stamp: &Stamp, tree: &FileTree) -> Option<TreeEvent> {
+        let name = self.path.rsplit('/').next().unwrap_or(&self.path);
+        Some(TreeEvent {
+            stamp: stamp.clone(),
+            node: tree.node_id(self.f)?.clone(),
+            op: TreeOp::Create {
+                kind: self.kind,
+                parent: tree.node_id(self.parent)?.clone(),
+                name: name.to_string(),
+            },
+        })
+    }
 }
 
 /// The whole workspace. Owned by one thread; share [`WorkspaceSnapshot`]s with others.
@@ -183,6 +295,42 @@ pub struct Workspace {
     ignore: IgnoreFilter,
     version: WsVersion,
     journal: Vec<JournalEntry>,
+    listing: Listing,
+}
+
+/// The persistent, path-sorted listing that snapshots share (see [`Workspace::snapshot`]).
+///
+/// Invariant: after [`Workspace::sync_listing`], `files` holds one entry per visible node
+/// (root excluded), sorted by path, with the node's current content; `paths[f]` is the path
+/// under which `f` appears in `files`. Between syncs, every file whose content changed is in
+/// `stale` (once, `marked[f]` set), and any view change bumps the tree's generation.
+#[derive(Default)]
+struct Listing {
+    files: imbl::Vector<SnapFile>,
+    paths: Vec<Option<Arc<str>>>,
+    stale: Vec<FileId>,
+    marked: Vec<bool>,
+    tree_gen: u64,
+}
+
+impl Listing {
+    fn mark(&mut self, f: FileId) {
+        let i = f.0 as usize;
+        if self.marked.len() <= i {
+            self.marked.resize(i + 1, false);
+        }
+        if !self.marked[i] {
+            self.marked[i] = true;
+            self.stale.push(f);
+        }
+    }
+    fn set_path(&mut self, f: FileId, p: Option<Arc<str>>) {
+        let i = f.0 as usize;
+        if self.paths.len() <= i {
+            self.paths.resize(i + 1, None);
+        }
+        self.paths[i] = p;
+    }
 }
 
 fn seen_of(v: RemoteVersion) -> SeenVersion {
@@ -202,7 +350,15 @@ impl Workspace {
                 source: e,
             })
         })?;
-        let (entries, _skipped) = load::walk(&root, &root, &opts.load, progress)?;
+        // Documents are built on the walker threads (cheap: the loaded rope is the base text).
+        let (entries, _skipped) = load::walk_map(
+            &root,
+            &root,
+            &opts.load,
+            progress,
+            &Loaded::from_entry,
+            &Loaded::path_of,
+        )?;
         let ignore = IgnoreFilter::new(&root, &opts.load);
         let replica: Arc<str> = Arc::from(opts.replica.as_str());
         let mut ws = Workspace {
@@ -216,117 +372,114 @@ impl Workspace {
             ignore,
             version: 0,
             journal: Vec::new(),
+            listing: Listing::default(),
         };
         ws.add_entries(entries, false);
         Ok(ws)
     }
 
     /// Add walked entries as created nodes (parents before children).
-    fn add_entries(&mut self, mut entries: Vec<load::LoadedEntry>, report: bool) -> Vec<String> {
-        entries.sort_unstable_by(|a, b| {
-            let da = a.path.bytes().filter(|c| *c == b'/').count();
-            let db = b.path.bytes().filter(|c| *c == b'/').count();
-            da.cmp(&db).then_with(|| a.path.cmp(&b.path))
-        });
-        // Build the documents in parallel (the tree insertion below is serial).
-        let disk_agent = self.opts.disk_agent.clone();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .max(1);
-        let chunk = entries.len().div_ceil(threads).max(1);
-        let mut states: Vec<Option<FileState>> = Vec::with_capacity(entries.len());
-        std::thread::scope(|s| {
-            let handles: Vec<_> = entries
-                .chunks_mut(chunk)
-                .map(|part| {
-                    let disk_agent = &disk_agent;
-                    s.spawn(move || {
-                        part.iter_mut()
-                            .map(|e| {
-                                Some(match e.content.take() {
-                                    None => FileState::Dir,
-                                    Some(Content::Text(rope)) => {
-                                        FileState::Text(Box::new(TextFile::new(disk_agent, rope)))
-                                    }
-                                    Some(Content::NotText(reason)) => {
-                                        FileState::NotText { reason, len: e.len }
-                                    }
-                                })
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for h in handles {
-                states.extend(h.join().unwrap_or_default());
-            }
-        });
+    fn add_entries(&mut self, mut entries: Vec<Loaded>, report: bool) -> Vec<String> {
+        // Parents before children: a path sorts before every path it is a prefix of
+        // (entries from `load::walk` are sorted already, which this sort detects in O(n)).
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut created = Vec::new();
-        let hlc = self.author.clock.tick();
-        // One workspace version for the whole batch (a load is one step of history).
-        let mut first = true;
-        for (e, state) in entries.into_iter().zip(states) {
-            let Some(state) = state else { continue };
-            if self.tree.lookup(&e.path).is_some() {
+        // One stamp and one workspace version for the whole batch (a load is one step of
+        // history), journaled as one compact entry.
+        let stamp = Stamp {
+            hlc: self.author.clock.tick(),
+            agent: self.replica.clone(),
+        };
+        let mut nodes: Vec<CreatedNode> = Vec::with_capacity(entries.len());
+        // Loading into an empty workspace: the walk's paths are unique and sorted, so the
+        // listing is built by appending, and no path can exist yet.
+        let fresh = self.tree.len_nodes() == 1 && self.listing.files.is_empty();
+        self.files.reserve(entries.len());
+        self.tree.reserve(entries.len());
+        if fresh {
+            self.listing.paths.reserve(entries.len() + 1);
+        }
+        // Consecutive entries mostly share their directory: remember the last one.
+        let mut last_dir: Option<(Arc<str>, FileId)> = None;
+        for e in entries {
+            if !fresh && self.tree.lookup(&e.path).is_some() {
                 continue;
             }
-            let Ok((dir, name)) = crate::tree::split_path(&e.path) else {
-                continue;
-            };
-            let Some(parent) = self.tree.lookup(dir) else {
-                continue;
-            };
-            if self.tree.kind(parent) != Some(NodeKind::Dir) {
+            let name = e.name.as_str();
+            if name.is_empty() || name == "." || name == ".." {
                 continue;
             }
+            let dir = &e.path[..(e.path.len() - name.len()).saturating_sub(1)];
+            let parent = match &last_dir {
+                Some((d, f)) if **d == *dir => *f,
+                _ => {
+                    let Some(parent) = self.tree.lookup(dir) else {
+                        continue;
+                    };
+                    if self.tree.kind(parent) != Some(NodeKind::Dir) {
+                        continue;
+                    }
+                    let d = self.tree.path_arc(parent).unwrap_or_else(|| Arc::from(dir));
+                    last_dir = Some((d, parent));
+                    parent
+                }
+            };
             let node = self.author.new_node(&self.replica);
-            let ev = TreeEvent {
-                stamp: crate::tree::Stamp {
-                    hlc,
-                    agent: self.replica.clone(),
-                },
-                node,
-                op: TreeOp::Create {
-                    kind: e.kind,
-                    parent: self
-                        .tree
-                        .node_id(parent)
-                        .cloned()
-                        .unwrap_or_else(crate::tree::NodeId::root),
-                    name: name.to_string(),
-                },
-            };
-            self.tree.apply(&ev);
-            let f = self.tree.file_id(&ev.node).unwrap_or(FileId::ROOT);
-            self.tree.insert_visible(f, &e.path);
-            self.set_state(f, state);
-            if first {
-                self.record(Change::Tree(ev));
-                first = false;
-            } else {
-                self.journal.push(JournalEntry {
-                    version: self.version,
-                    change: Change::Tree(ev),
+            let f = self
+                .tree
+                .create_visible(node, &stamp, e.kind, parent, e.name, e.path.clone());
+            let state = e.state;
+            if fresh {
+                self.listing.files.push_back(SnapFile {
+                    id: f,
+                    path: e.path.clone(),
+                    content: e.snap,
                 });
+                self.listing.set_path(f, Some(e.path.clone()));
+                self.files_resize(f);
+                self.files[f.0 as usize] = Some(state);
+            } else {
+                self.set_state(f, state);
             }
             if report {
-                created.push(e.path);
+                created.push(e.path.to_string());
             }
+            nodes.push(CreatedNode {
+                f,
+                parent,
+                kind: e.kind,
+                path: e.path,
+            });
         }
+        if !nodes.is_empty() {
+            self.record(Change::Created { stamp, nodes });
+        }
+        let gen = self.tree.view_generation();
         self.refresh_tree();
+        if fresh && gen == self.tree.view_generation() {
+            // No refresh was needed: the listing built above is the view.
+            self.listing.tree_gen = gen;
+        }
         created
     }
 
-    fn set_state(&mut self, f: FileId, s: FileState) {
+    fn files_resize(&mut self, f: FileId) {
         let i = f.0 as usize;
         if self.files.len() <= i {
             self.files.resize_with(i + 1, || None);
         }
-        self.files[i] = Some(s);
+    }
+
+    fn set_state(&mut self, f: FileId, s: FileState) {
+        self.files_resize(f);
+        self.files[f.0 as usize] = Some(s);
+        self.listing.mark(f);
     }
 
     fn record(&mut self, change: Change) {
+        if let Change::Doc(f, _) = &change {
+            self.listing.mark(*f);
+        }
         self.version += 1;
         self.journal.push(JournalEntry {
             version: self.version,
@@ -379,10 +532,15 @@ impl Workspace {
             _ => Err(VfsError::NoFile(path)),
         }
     }
-    /// Current text of a text file (O(1) clone).
+    /// Current text of a text file (O(1) clone; builds the rope of a loaded file that has
+    /// none yet, not its document).
     pub fn text(&mut self, f: FileId) -> Option<Rope> {
+        self.text_snap(f).map(|t| t.to_rope())
+    }
+    /// Current text of a text file without building a rope or document (O(1) clone).
+    pub fn text_snap(&mut self, f: FileId) -> Option<SnapText> {
         match self.files.get_mut(f.0 as usize)?.as_mut()? {
-            FileState::Text(t) => Some(t.doc.snapshot()),
+            FileState::Text(t) => Some(t.doc.current()),
             _ => None,
         }
     }
@@ -429,10 +587,7 @@ impl Workspace {
         let (f, ev) =
             self.tree
                 .local_create(&mut self.author, &self.replica, path, NodeKind::File)?;
-        self.set_state(
-            f,
-            FileState::Text(Box::new(TextFile::new(&self.opts.disk_agent, Rope::new()))),
-        );
+        self.set_state(f, FileState::Text(Box::new(TextFile::new(Rope::new()))));
         self.record(Change::Tree(ev));
         if !text.is_empty() {
             self.edit(
@@ -674,31 +829,29 @@ impl Workspace {
                 if is_dir {
                     // Walk it: files created before the watch on it was added have no event.
                     let mut noop = |_p: Progress| {};
-                    if let Ok((entries, _)) =
-                        load::walk(&self.root.clone(), abs, &self.opts.load, &mut noop)
-                    {
-                        let mut all = entries;
-                        all.push(load::LoadedEntry {
-                            path: rel.to_string(),
-                            kind: NodeKind::Dir,
-                            content: None,
-                            len: 0,
-                            mtime: None,
-                        });
+                    if let Ok((mut all, _)) = load::walk_map(
+                        &self.root.clone(),
+                        abs,
+                        &self.opts.load,
+                        &mut noop,
+                        &Loaded::from_entry,
+                        &Loaded::path_of,
+                    ) {
+                        all.push(Loaded::new(rel, NodeKind::Dir, FileState::Dir));
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
                     }
                 } else {
                     let (content, len, mtime) =
-                        load::read_classified(abs, self.opts.load.max_file_size);
+                        load::read_classified_raw(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
-                        vec![load::LoadedEntry {
+                        vec![Loaded::from_entry(RawEntry {
                             path: rel.to_string(),
                             kind: NodeKind::File,
                             content: Some(content),
                             len,
                             mtime,
-                        }],
+                        })],
                         true,
                     );
                     rep.created.extend(created);
@@ -708,15 +861,17 @@ impl Workspace {
     }
 
     fn reread_file(&mut self, f: FileId, rel: &str, abs: &Path, rep: &mut DiskReport) {
-        let (content, len, _) = load::read_classified(abs, self.opts.load.max_file_size);
+        let (content, len, _) = load::read_classified_raw(abs, self.opts.load.max_file_size);
         let disk_agent = self.opts.disk_agent.clone();
         let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else {
             return;
         };
         match (state, content) {
-            (FileState::Text(t), Content::Text(new)) => {
-                t.disk_not_text = None;
-                match apply_disk_text(t, new) {
+            (FileState::Text(t), RawContent::Text(new)) => {
+                if let Some(d) = &mut t.disk {
+                    d.not_text = None;
+                }
+                match apply_disk_text(t, &disk_agent, new) {
                     Some(v) => {
                         rep.modified.push(rel.to_string());
                         if t.is_dirty() {
@@ -727,18 +882,24 @@ impl Workspace {
                     None => rep.unchanged += 1,
                 }
             }
-            (FileState::Text(t), Content::NotText(reason)) => {
-                t.disk_not_text = Some(reason);
+            (FileState::Text(t), RawContent::NotText(reason)) => {
+                t.side_mut().not_text = Some(reason);
                 rep.not_text.push(rel.to_string());
             }
-            (st @ FileState::NotText { .. }, Content::Text(new)) => {
-                *st = FileState::Text(Box::new(TextFile::new(&disk_agent, new)));
+            (st @ FileState::NotText { .. }, RawContent::Text(new)) => {
+                *st = FileState::Text(Box::new(TextFile::loaded(new)));
                 rep.modified.push(rel.to_string());
+                self.record(Change::Doc(f, Frontier::root()));
             }
-            (FileState::NotText { reason, len: l }, Content::NotText(r)) => {
-                *reason = r;
-                *l = len;
-                rep.unchanged += 1;
+            (FileState::NotText { reason, len: l }, RawContent::NotText(r)) => {
+                if *reason == r && *l == len {
+                    rep.unchanged += 1;
+                } else {
+                    *reason = r;
+                    *l = len;
+                    rep.not_text.push(rel.to_string());
+                    self.record(Change::Doc(f, Frontier::root()));
+                }
             }
             (FileState::Dir, _) => {}
         }
@@ -748,10 +909,17 @@ impl Workspace {
     fn rescan(&mut self, rep: &mut DiskReport) {
         let mut noop = |_p: Progress| {};
         let root = self.root.clone();
-        let Ok((entries, _)) = load::walk(&root, &root, &self.opts.load, &mut noop) else {
+        let Ok((entries, _)) = load::walk_map(
+            &root,
+            &root,
+            &self.opts.load,
+            &mut noop,
+            &|e: RawEntry| e.path,
+            &|p: &String| p,
+        ) else {
             return;
         };
-        let on_disk: BTreeSet<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let on_disk: BTreeSet<String> = entries.into_iter().collect();
         let tracked: Vec<String> = self.tree.visible().map(|(_, p)| p.to_string()).collect();
         let mut paths: BTreeSet<String> = on_disk;
         paths.extend(tracked);
@@ -779,13 +947,13 @@ impl Workspace {
                 self.dirty.remove(&f);
                 continue;
             };
-            if t.disk_not_text.is_some() {
+            if t.disk_not_text().is_some() {
                 continue;
             }
             let text = t.doc.snapshot();
             let version = t.doc.version().clone();
-            if text == t.disk_text && abs.exists() {
-                t.disk_base = version;
+            if text == *t.disk_text() && abs.exists() {
+                t.side_mut().base = version;
                 self.dirty.remove(&f);
                 continue;
             }
@@ -796,14 +964,15 @@ impl Workspace {
                 .and_then(|_| atomic_write(&abs, text.to_string().as_bytes()));
             match res {
                 Ok(()) => {
-                    t.disk_text = text;
-                    t.disk_base = version;
-                    t.write_error = None;
+                    let d = t.side_mut();
+                    d.text = Some(text);
+                    d.base = version;
+                    d.write_error = None;
                     self.dirty.remove(&f);
                     rep.written.push(path);
                 }
                 Err(e) => {
-                    t.write_error = Some(e.to_string());
+                    t.side_mut().write_error = Some(e.to_string());
                     rep.failed.push((path, e.to_string()));
                 }
             }
@@ -813,33 +982,84 @@ impl Workspace {
 
     // ------------------------------------------------------------------ snapshots
 
-    /// A consistent snapshot of the whole workspace now: O(files) Arc/rope clones, no text copy.
+    /// A consistent snapshot of the whole workspace now (one workspace version for every
+    /// file). O(1) plus the catch-up of the persistent listing: O(log n) per file changed since
+    /// the last snapshot, and one pointer comparison per node if the tree changed. No text,
+    /// path or entry is copied; the snapshot is `Send + Sync` and unaffected by later edits.
     pub fn snapshot(&mut self) -> WorkspaceSnapshot {
-        let mut files = Vec::with_capacity(self.files.len());
-        let visible: Vec<(FileId, Arc<str>)> = self
-            .tree
-            .visible()
-            .filter_map(|(f, _)| self.tree.path_arc(f).map(|p| (f, p)))
-            .collect();
-        for (f, path) in visible {
-            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
-                Some(FileState::Text(t)) => SnapContent::Text {
-                    text: t.doc.snapshot(),
-                    version: t.doc.version().clone(),
-                },
-                Some(FileState::NotText { reason, len }) => SnapContent::NotText {
-                    reason: reason.clone(),
-                    len: *len,
-                },
-                Some(FileState::Dir) | None => SnapContent::Dir,
-            };
-            files.push(SnapFile {
-                id: f,
-                path,
-                content,
-            });
+        self.sync_listing();
+        WorkspaceSnapshot::shared(self.version, &self.listing.files)
+    }
+
+    /// Bring the persistent listing up to date (see [`Listing`]).
+    fn sync_listing(&mut self) {
+        let mut changed = std::mem::take(&mut self.listing.stale);
+        let gen = self.tree.view_generation();
+        if gen != self.listing.tree_gen {
+            self.listing.tree_gen = gen;
+            let n = self.tree.len_nodes().max(self.listing.paths.len());
+            for i in 1..n {
+                let f = FileId(i as u32);
+                let now = self.tree.path_arc(f);
+                let before = self.listing.paths.get(i).and_then(|p| p.as_ref());
+                let same = match (before, &now) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                    _ => false,
+                };
+                if !same && !self.listing.marked.get(i).copied().unwrap_or(false) {
+                    changed.push(f);
+                }
+            }
         }
-        WorkspaceSnapshot::new(self.version, files)
+        for f in &changed {
+            if let Some(m) = self.listing.marked.get_mut(f.0 as usize) {
+                *m = false;
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        // 1. Entries whose path changed leave their old place first (a path can pass from one
+        //    node to another within one batch: a -> b, c -> a).
+        for f in &changed {
+            let i = f.0 as usize;
+            let now = self.tree.path_arc(*f);
+            let Some(old) = self.listing.paths.get(i).cloned().flatten() else {
+                continue;
+            };
+            if now.as_deref() == Some(&*old) {
+                continue;
+            }
+            if let Ok(ix) = crate::snapshot::search(&self.listing.files, &old) {
+                if self.listing.files[ix].id == *f {
+                    self.listing.files.remove(ix);
+                }
+            }
+            self.listing.set_path(*f, None);
+        }
+        // 2. Current entries of the changed nodes.
+        for f in changed {
+            let Some(path) = self.tree.path_arc(f).filter(|_| f != FileId::ROOT) else {
+                continue;
+            };
+            let content = match self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) {
+                Some(st) => snap_content(st),
+                None => SnapContent::Dir,
+            };
+            let entry = SnapFile {
+                id: f,
+                path: path.clone(),
+                content,
+            };
+            match crate::snapshot::search(&self.listing.files, &path) {
+                Ok(ix) => {
+                    self.listing.files.set(ix, entry);
+                }
+                Err(ix) => self.listing.files.insert(ix, entry),
+            }
+            self.listing.set_path(f, Some(path));
+        }
     }
 
     /// Snapshot at a past workspace version: the tree replayed up to `v`, each document checked
@@ -859,6 +1079,13 @@ impl Workspace {
                 Change::Doc(f, fr) => {
                     doc_at.insert(*f, fr.clone());
                 }
+                Change::Created { stamp, nodes } => {
+                    for n in nodes {
+                        if let Some(ev) = n.event(stamp, &self.tree) {
+                            tree.apply(&ev);
+                        }
+                    }
+                }
             }
         }
         // The journal replays every tree event in the order it was applied, so the replayed
@@ -866,8 +1093,11 @@ impl Workspace {
         let files = &self.files;
         tree.refresh_with(|f, seen| match files.get(f.0 as usize) {
             Some(Some(FileState::Text(t))) => {
-                let fr = doc_at.get(&f).cloned().unwrap_or_else(|| t.initial.clone());
-                let rv = t.doc.remote_version(&fr);
+                let Some(doc) = t.doc.built() else {
+                    return false; // no events
+                };
+                let fr = doc_at.get(&f).cloned().unwrap_or_else(Frontier::root);
+                let rv = doc.remote_version(&fr);
                 rv.iter().any(|(a, s)| seen.get(a).is_none_or(|x| s > x))
             }
             _ => false,
@@ -876,14 +1106,13 @@ impl Workspace {
         for (own, path) in tree.visible() {
             let content = match self.files.get(own.0 as usize).and_then(|s| s.as_ref()) {
                 Some(FileState::Text(t)) => {
-                    let fr = doc_at
-                        .get(&own)
-                        .cloned()
-                        .unwrap_or_else(|| t.initial.clone());
-                    SnapContent::Text {
-                        text: t.doc.checkout(&fr)?,
-                        version: fr,
-                    }
+                    let fr = doc_at.get(&own).cloned().unwrap_or_else(Frontier::root);
+                    let text = match t.doc.built() {
+                        Some(doc) => SnapText::from(doc.checkout(&fr)?),
+                        // Not built: no events, the root version is the only one.
+                        None => t.doc.base().clone(),
+                    };
+                    SnapContent::Text { text, version: fr }
                 }
                 Some(FileState::NotText { reason, len }) => SnapContent::NotText {
                     reason: reason.clone(),
@@ -901,29 +1130,61 @@ impl Workspace {
     }
 }
 
+/// What a snapshot shows for a node's state (text and version shared, not copied; a file
+/// whose document is not built shows its loaded text, and stays not built).
+fn snap_content(st: &mut FileState) -> SnapContent {
+    match st {
+        FileState::Text(t) => SnapContent::Text {
+            text: t.doc.current(),
+            version: t.doc.version().clone(),
+        },
+        FileState::NotText { reason, len } => SnapContent::NotText {
+            reason: reason.clone(),
+            len: *len,
+        },
+        FileState::Dir => SnapContent::Dir,
+    }
+}
+
 /// The version a delete by this replica has "seen" for file `f`: what is on disk.
 fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
-        Some(Some(FileState::Text(t))) => seen_of(t.doc.remote_version(&t.disk_base)),
+        Some(Some(FileState::Text(t))) => match t.doc.built() {
+            Some(doc) => seen_of(doc.remote_version(t.disk_base())),
+            None => SeenVersion::new(), // no events
+        },
         _ => SeenVersion::new(),
+    }
+}
+
+/// The text as one string (borrowed when it is a loaded string).
+fn str_of(t: &SnapText) -> std::borrow::Cow<'_, str> {
+    match t.as_str() {
+        Some(s) => s.into(),
+        None => t.to_string().into(),
     }
 }
 
 /// Merge new disk content into a text file. Returns the new document version, or `None` when
 /// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
-    if new == t.disk_text {
+fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: SnapText) -> Option<Frontier> {
+    let old = t.disk_snap_text();
+    if old == new {
         return None;
     }
-    if new == t.doc.to_rope() {
-        // The disk caught up with the document (e.g. an editor saved the text it shows, which
-        // already went through the document): not an edit, or it would be applied twice.
-        t.disk_text = new;
-        t.disk_base = t.doc.version().clone();
-        return None;
+    if let Some(doc) = t.doc.built() {
+        if new == doc.to_rope() {
+            // The disk caught up with the document (e.g. an editor saved the text it shows,
+            // which already went through the document): not an edit, or it would be applied
+            // twice. (An unbuilt document's text is the old disk text, which `new` is not.)
+            let v = doc.version().clone();
+            let side = t.side_mut();
+            side.text = Some(new.to_rope());
+            side.base = v;
+            return None;
+        }
     }
-    let old_s = t.disk_text.to_string();
-    let new_s = new.to_string();
+    let (old_s, new_s) = (str_of(&old), str_of(&new));
     let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
         .into_iter()
         .map(|e| Edit {
@@ -932,18 +1193,27 @@ fn apply_disk_text(t: &mut TextFile, new: Rope) -> Option<Frontier> {
         })
         .collect();
     let before = t.doc.oplog().len();
-    match t.doc.edit_at(t.disk_agent, &t.disk_base, &edits) {
+    let agent = match t.disk.as_ref().and_then(|d| d.agent) {
+        Some(a) => a,
+        None => {
+            let a = t.doc.agent(disk_agent);
+            t.side_mut().agent = Some(a);
+            a
+        }
+    };
+    let base = t.disk_base().clone();
+    match t.doc.edit_at(agent, &base, &edits) {
         Ok(out) => {
             let after = t.doc.oplog().len();
             if after > before {
-                t.disk_base = Frontier::single(after - 1);
+                t.side_mut().base = Frontier::single(after - 1);
             }
-            t.disk_text = new;
+            t.side_mut().text = Some(new.to_rope());
             Some(out.version)
         }
         Err(_) => {
             // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
-            let mut fresh = TextFile::new(&String::from("disk"), new);
+            let mut fresh = TextFile::loaded(new);
             std::mem::swap(t, &mut fresh);
             Some(t.doc.version().clone())
         }
