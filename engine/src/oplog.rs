@@ -338,7 +338,7 @@ impl OpLog {
         debug_assert!(len > 0);
         let start = self.len();
         let end = start + len;
-        if self.try_extend_last(agent, parents, kind, pos, len, content) {
+        if self.try_extend_last(agent, parents, kind, pos, len, fwd, content) {
             return start..end;
         }
         let seq = self.agents[agent.0 as usize].next_seq();
@@ -444,6 +444,7 @@ impl OpLog {
     /// The common case of typing: the new events continue the last run of the same agent in
     /// every record. Returns false (changing nothing) when they do not.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn try_extend_last(
         &mut self,
         agent: AgentId,
@@ -451,6 +452,7 @@ impl OpLog {
         kind: OpKind,
         pos: usize,
         len: usize,
+        fwd: bool,
         content: &str,
     ) -> bool {
         let start = match self.graph.last() {
@@ -475,7 +477,9 @@ impl OpLog {
                 op.content.end = self.ins_content.len();
             }
             OpKind::Del => {
-                if op.pos == pos && (op.fwd || op.len == 1) {
+                // A new run only continues a forward run if it is forward itself (a single
+                // delete is both); a backspace continues a backwards run one char at a time.
+                if op.pos == pos && (fwd || len == 1) && (op.fwd || op.len == 1) {
                     op.fwd = true;
                 } else if len == 1 && pos + 1 == op.pos && (!op.fwd || op.len == 1) {
                     op.fwd = false;

@@ -482,3 +482,24 @@ fn documents_with_a_base_text() {
         .is_err());
     assert_eq!(g.text().to_string(), "something else");
 }
+
+/// A forward delete followed by a backspace run at the same place: the receiver must store the
+/// same runs (found by the convergence property test).
+#[test]
+fn forward_delete_then_backspace_run_syncs_exactly() {
+    let (mut a, x) = doc_with("a日本xyz");
+    a.delete(x, 0..1).unwrap(); // forward delete at 0
+    a.delete(x, 1..2).unwrap(); // then backspace twice: 1, then 0
+    a.delete(x, 0..1).unwrap();
+    let mut b = Document::new();
+    b.apply_remote(&a.events_since(&RemoteVersion::new()))
+        .unwrap();
+    assert_eq!(b.text().to_string(), a.text().to_string());
+    assert_eq!(b.text().to_string(), "xyz");
+    // Everything again: only duplicates, no conflict.
+    let r = b
+        .apply_remote(&a.events_since(&RemoteVersion::new()))
+        .unwrap();
+    assert_eq!(r.new_events, 0);
+    assert_eq!(b.all_events(), a.all_events());
+}
