@@ -73,6 +73,48 @@ pub(crate) struct OpRun {
     pub content: Range<usize>,
 }
 
+impl OpRun {
+    /// Extends this run with the op of events `start..start+len` when it continues the same
+    /// typing motion (the one place these rules live). `content` is the byte range the new
+    /// text has (or will have) in `ins_content`. Returns false, changing nothing, otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn try_extend(
+        &mut self,
+        start: LV,
+        kind: OpKind,
+        pos: usize,
+        len: usize,
+        fwd: bool,
+        content: Range<usize>,
+    ) -> bool {
+        if self.lv + self.len != start || self.kind != kind {
+            return false;
+        }
+        match kind {
+            OpKind::Ins => {
+                if !fwd || self.pos + self.len != pos || self.content.end != content.start {
+                    return false;
+                }
+                self.content.end = content.end;
+            }
+            OpKind::Del => {
+                // A run continues a forward run only if it is forward itself (a single delete
+                // is both ways); a backspace continues a backwards run one char at a time.
+                if self.pos == pos && (fwd || len == 1) && (self.fwd || self.len == 1) {
+                    self.fwd = true;
+                } else if len == 1 && pos + 1 == self.pos && (!self.fwd || self.len == 1) {
+                    self.fwd = false;
+                    self.pos = pos;
+                } else {
+                    return false;
+                }
+            }
+        }
+        self.len += len;
+        true
+    }
+}
+
 /// One piece of an op run, trimmed to a requested range of local versions.
 #[derive(Clone, Debug)]
 pub struct OpPiece<'a> {
@@ -382,40 +424,11 @@ impl OpLog {
         let cend = self.ins_content.len();
         let mut merged = false;
         if linear {
+            let span_lv = self.assignments.last().unwrap().lv;
             if let Some(last) = self.ops.last_mut() {
-                let same_agent = {
-                    let s = self.assignments.last().unwrap();
-                    s.lv <= last.lv
-                };
-                if same_agent && last.lv + last.len == start && last.kind == kind {
-                    match kind {
-                        OpKind::Ins
-                            if fwd && last.pos + last.len == pos && last.content.end == cstart =>
-                        {
-                            last.len += len;
-                            last.content.end = cend;
-                            merged = true;
-                        }
-                        OpKind::Del
-                            if (fwd || len == 1)
-                                && (last.fwd || last.len == 1)
-                                && last.pos == pos =>
-                        {
-                            last.fwd = true;
-                            last.len += len;
-                            merged = true;
-                        }
-                        OpKind::Del
-                            if len == 1 && (!last.fwd || last.len == 1) && pos + 1 == last.pos =>
-                        {
-                            last.fwd = false;
-                            last.pos = pos;
-                            last.len += 1;
-                            merged = true;
-                        }
-                        _ => {}
-                    }
-                }
+                // Only runs of the same agent (the last agent span covers `last`) merge.
+                merged =
+                    span_lv <= last.lv && last.try_extend(start, kind, pos, len, fwd, cstart..cend);
             }
         }
         if !merged {
@@ -465,31 +478,14 @@ impl OpLog {
         let (Some(span), Some(op)) = (self.assignments.last_mut(), self.ops.last_mut()) else {
             return false;
         };
-        if span.agent != agent || op.lv < span.lv || op.kind != kind || op.lv + op.len != start {
+        if span.agent != agent || op.lv < span.lv {
             return false;
         }
-        match kind {
-            OpKind::Ins => {
-                if op.pos + op.len != pos || op.content.end != self.ins_content.len() {
-                    return false;
-                }
-                self.ins_content.push_str(content);
-                op.content.end = self.ins_content.len();
-            }
-            OpKind::Del => {
-                // A new run only continues a forward run if it is forward itself (a single
-                // delete is both); a backspace continues a backwards run one char at a time.
-                if op.pos == pos && (fwd || len == 1) && (op.fwd || op.len == 1) {
-                    op.fwd = true;
-                } else if len == 1 && pos + 1 == op.pos && (!op.fwd || op.len == 1) {
-                    op.fwd = false;
-                    op.pos = pos;
-                } else {
-                    return false;
-                }
-            }
+        let cstart = self.ins_content.len();
+        if !op.try_extend(start, kind, pos, len, fwd, cstart..cstart + content.len()) {
+            return false;
         }
-        op.len += len;
+        self.ins_content.push_str(content);
         span.len += len;
         self.graph.last_mut().unwrap().end += len;
         if let Some(r) = self.agents[agent.0 as usize].runs.last_mut() {
