@@ -77,7 +77,7 @@ impl OpRun {
     /// Extends this run with the op of events `start..start+len` when it continues the same
     /// typing motion (the one place these rules live). `content` is the byte range the new
     /// text has (or will have) in `ins_content`. Returns false, changing nothing, otherwise.
-    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn try_extend(
         &mut self,
         start: LV,
