@@ -103,6 +103,8 @@ pub enum Event {
         applied: bool,
     },
     Disk(vfs::disk::WatchBatch),
+    /// A request of the agent API (issue 5); answered by [`Writer::agent_call`].
+    Agent(agent_api::Call),
     /// Clean shutdown: flush, then answer.
     Shutdown(oneshot::Sender<()>),
 }
@@ -207,6 +209,8 @@ pub struct Writer {
     next_token: u64,
     /// Pending accumulated changes; flushed before anything reads editor versions.
     acc: HashMap<(ConnId, FileId), Acc>,
+    /// The agent API's state (engine agent names of agent connections).
+    agents: agent_api::AgentState,
 }
 
 fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
@@ -232,11 +236,12 @@ impl Writer {
             changed: BTreeSet::new(),
             flush_at: None,
             dirty_since: None,
-            run_id,
+            run_id: run_id.clone(),
             stats: Stats::default(),
             batch_started: None,
             next_token: 1,
             acc: HashMap::new(),
+            agents: agent_api::AgentState::new(&run_id),
         }
     }
 
@@ -315,6 +320,7 @@ impl Writer {
                 }
                 self.schedule_flush();
             }
+            Event::Agent(call) => self.agent_call(call),
             Event::Shutdown(done) => {
                 self.flush_all_acc();
                 self.broadcast();
@@ -1129,6 +1135,45 @@ impl Writer {
             }
             _ => rpc_err(NOT_FOUND, format!("unknown method {method}")),
         }
+    }
+}
+
+// ------------------------------------------------------------------ agent API (issue 5)
+
+impl Writer {
+    /// One agent API request, answered against the current state (pending editor changes were
+    /// applied before, see `handle`). An edit marks its document changed, so the batch's
+    /// broadcast brings editors up to date, and schedules the write-back.
+    fn agent_call(&mut self, call: agent_api::Call) {
+        let ctx = agent_api::Context {
+            participants: self
+                .conns
+                .iter()
+                .map(|(id, c)| agent_api::Participant {
+                    id: *id,
+                    kind: "editor",
+                    name: c.name.clone(),
+                    file: c
+                        .presence
+                        .as_ref()
+                        .and_then(|(f, _, _)| self.ws.path(*f))
+                        .map(str::to_string),
+                })
+                .collect(),
+            open: self
+                .conns
+                .values()
+                .flat_map(|c| c.docs.keys().copied())
+                .collect(),
+        };
+        let out = self
+            .agents
+            .handle(&mut self.ws, &ctx, call.conn, call.request);
+        if let Some(f) = out.changed {
+            self.changed.insert(f);
+            self.schedule_flush();
+        }
+        let _ = call.reply.send(out.result);
     }
 }
 

@@ -1,0 +1,419 @@
+//! The agent API (issue 5) against a real `dist-space serve` process: real jsonrpsee
+//! WebSocket and HTTP clients with the token from the info file, every method, every error,
+//! and an agent edit made at a version more than 100 edits old while an editor types.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_for, Daemon, RevAgent};
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::ClientError;
+use jsonrpsee::http_client::HttpClientBuilder;
+use jsonrpsee::ws_client::{HeaderMap, HeaderValue, WsClient, WsClientBuilder};
+use serde_json::{json, Value};
+
+/// A WebSocket agent with its own runtime (the tests are synchronous like the rest).
+struct Agent {
+    rt: tokio::runtime::Runtime,
+    client: WsClient,
+}
+
+fn auth(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    h
+}
+
+fn endpoint(d: &Daemon) -> (String, String) {
+    let info = common::read_info(&d.root).expect("info file");
+    (
+        info["agent_endpoint"]
+            .as_str()
+            .expect("endpoint")
+            .to_string(),
+        info["agent_token"].as_str().expect("token").to_string(),
+    )
+}
+
+impl Agent {
+    fn connect(d: &Daemon) -> Agent {
+        let (url, token) = endpoint(d);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = rt
+            .block_on(
+                WsClientBuilder::default()
+                    .set_headers(auth(&token))
+                    .max_request_size(64 * 1024 * 1024)
+                    .build(&url),
+            )
+            .expect("connect with the token");
+        Agent { rt, client }
+    }
+
+    fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let p = match params {
+            Value::Object(m) => m,
+            Value::Null => serde_json::Map::new(),
+            other => panic!("params must be an object: {other}"),
+        };
+        self.rt.block_on(self.client.request::<Value, _>(method, p))
+    }
+
+    fn ok(&self, method: &str, params: Value) -> Value {
+        self.call(method, params)
+            .unwrap_or_else(|e| panic!("{method} failed: {e}"))
+    }
+
+    /// The JSON-RPC error code of a failing call.
+    fn err(&self, method: &str, params: Value) -> (i32, String) {
+        match self.call(method, params) {
+            Err(ClientError::Call(e)) => (e.code(), e.message().to_string()),
+            other => panic!("{method}: expected a JSON-RPC error, got {other:?}"),
+        }
+    }
+}
+
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() {\n    let x = 1;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.md"), "# notes\n😀 smile\nend\n").unwrap();
+    std::fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    dir
+}
+
+#[test]
+fn info_file_has_endpoint_and_token_and_requests_without_token_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workspace();
+    let d = Daemon::start(dir.path());
+    let (url, token) = endpoint(&d);
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
+    assert_eq!(token.len(), 64);
+    let mode = std::fs::metadata(d.root.join(".dist-space/daemon.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // WebSocket: no token, wrong token.
+    let no = rt.block_on(WsClientBuilder::default().build(&url));
+    assert!(no.is_err(), "connected without a token");
+    let wrong = rt.block_on(
+        WsClientBuilder::default()
+            .set_headers(auth(&"0".repeat(64)))
+            .build(&url),
+    );
+    assert!(wrong.is_err(), "connected with a wrong token");
+    // HTTP: refused without the token, served with it.
+    let http_url = url.replacen("ws://", "http://", 1);
+    let bare = HttpClientBuilder::default().build(&http_url).unwrap();
+    let r = rt.block_on(bare.request::<Value, _>("workspace.info", serde_json::Map::new()));
+    match r {
+        Err(ClientError::Transport(e)) => assert!(e.to_string().contains("401"), "{e}"),
+        other => panic!("expected a 401 transport error, got {other:?}"),
+    }
+    let http = HttpClientBuilder::default()
+        .set_headers(auth(&token))
+        .build(&http_url)
+        .unwrap();
+    let info = rt
+        .block_on(http.request::<Value, _>("workspace.info", serde_json::Map::new()))
+        .unwrap();
+    assert_eq!(info["root"], json!(d.root));
+}
+
+#[test]
+fn info_list_read() {
+    let dir = workspace();
+    let d = Daemon::start(dir.path());
+    let mut ed = d.connect();
+    ed.initialize("Ed", false, &["utf-16"]);
+    ed.did_open(&d.uri("notes.md"), "# notes\n😀 smile\nend\n");
+    ed.request("dist-space/info", json!({})); // the open has been handled
+    let a = Agent::connect(&d);
+
+    let info = a.ok("workspace.info", Value::Null);
+    assert_eq!(info["root"], json!(d.root));
+    let parts = info["participants"].as_array().unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["name"], "Ed");
+    assert_eq!(parts[0]["kind"], "editor");
+    assert!(info["version"].as_u64().is_some());
+
+    let all = a.ok("fs.list", Value::Null);
+    let files = all["files"].as_array().unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["blob.bin", "notes.md", "src/main.rs"]);
+    let main = &files[2];
+    assert_eq!(main["languageId"], "rust");
+    assert_eq!(main["size"], 29);
+    assert_eq!(main["text"], true);
+    assert_eq!(main["dirty"], false);
+    assert_eq!(main["open"], false);
+    assert_eq!(files[1]["open"], true);
+    assert_eq!(files[0]["text"], false);
+
+    let rs = a.ok("fs.list", json!({"glob": "**/*.rs"}));
+    let rs: Vec<&str> = rs["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(rs, ["src/main.rs"]);
+    let (code, _) = a.err("fs.list", json!({"glob": "a[b"}));
+    assert_eq!(code, agent_api::error::INVALID_PARAMS);
+
+    let r = a.ok("fs.read", json!({"path": "notes.md"}));
+    assert_eq!(r["text"], "# notes\n😀 smile\nend\n");
+    assert_eq!(r["totalLines"], 4);
+    assert!(r["version"].is_object());
+    let r = a.ok(
+        "fs.read",
+        json!({"path": "notes.md", "startLine": 1, "endLine": 2}),
+    );
+    assert_eq!(r["text"], "😀 smile\n");
+    assert_eq!(r["startLine"], 1);
+    let r = a.ok("fs.read", json!({"path": "notes.md", "startLine": 2}));
+    assert_eq!(r["text"], "end\n");
+}
+
+#[test]
+fn edit_applies_and_reaches_editors_and_disk() {
+    let dir = workspace();
+    let mut d = Daemon::start(dir.path());
+    let mut ed = RevAgent::new(&d, "Ed", "notes.md");
+    let a = Agent::connect(&d);
+    let r = a.ok("fs.read", json!({"path": "notes.md"}));
+    let v0 = r["version"].clone();
+    // Two simultaneous edits in UTF-16 (the emoji is two units), given out of order.
+    let out = a.ok(
+        "fs.edit",
+        json!({"path": "notes.md", "version": v0, "encoding": "utf-16", "edits": [
+            {"range": {"start": {"line": 1, "character": 3}, "end": {"line": 1, "character": 8}}, "text": "grin"},
+            {"range": {"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 7}}, "text": "NOTES"},
+        ]}),
+    );
+    let want = "# NOTES\n😀 grin\nend\n";
+    let now = a.ok("fs.read", json!({"path": "notes.md"}));
+    assert_eq!(now["text"], want);
+    assert_eq!(now["version"], out["version"]);
+    assert_ne!(out["version"], v0);
+    // Where the edits landed, in request order.
+    let e = out["edits"].as_array().unwrap();
+    assert_eq!(
+        e[0]["range"],
+        json!({"start": {"line": 1, "character": 3}, "end": {"line": 1, "character": 7}})
+    );
+    assert_eq!(e[0]["offsets"], json!({"start": 10, "end": 14}));
+    assert_eq!(e[1]["offsets"], json!({"start": 2, "end": 7}));
+    // Char offsets, against the new version: a second edit by the same agent.
+    let out2 = a.ok(
+        "fs.edit",
+        json!({"path": "notes.md", "version": out["version"], "edits": [
+            {"offsets": {"start": 15, "end": 15}, "text": "THE "}]}),
+    );
+    assert_eq!(out2["edits"][0]["offsets"], json!({"start": 15, "end": 19}));
+    let want = "# NOTES\n😀 grin\nTHE end\n";
+    // The editor receives it.
+    wait_for(
+        "the editor to receive the agent's edits",
+        Duration::from_secs(10),
+        || {
+            ed.pump(Duration::from_millis(50));
+            (ed.text == want).then_some(())
+        },
+    );
+    let listed = a.ok("fs.list", json!({"glob": "notes.md"}));
+    assert_eq!(listed["files"][0]["version"], out2["version"]);
+    d.stop();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.md")).unwrap(),
+        want
+    );
+}
+
+#[test]
+fn errors_have_stable_codes_and_change_nothing() {
+    use agent_api::error::*;
+    let dir = workspace();
+    std::os::unix::fs::symlink("/etc", dir.path().join("etc")).unwrap();
+    let d = Daemon::start(dir.path());
+    let a = Agent::connect(&d);
+    let before = a.ok("fs.read", json!({"path": "notes.md"}));
+    let v = before["version"].clone();
+    let edit = |path: &str, version: Value, edits: Value| {
+        a.err(
+            "fs.edit",
+            json!({"path": path, "version": version, "edits": edits}),
+        )
+    };
+    let one = json!([{"offsets": {"start": 0, "end": 0}, "text": "x"}]);
+
+    // Paths.
+    for p in [
+        "../outside.txt",
+        "/etc/passwd",
+        ".dist-space/daemon.json",
+        "etc/passwd",
+        "src/../../x",
+    ] {
+        assert_eq!(
+            a.err("fs.read", json!({"path": p})).0,
+            PATH_OUTSIDE_ROOT,
+            "read {p}"
+        );
+        assert_eq!(
+            edit(p, v.clone(), one.clone()).0,
+            PATH_OUTSIDE_ROOT,
+            "edit {p}"
+        );
+    }
+    assert_eq!(a.err("fs.read", json!({"path": ""})).0, BAD_PATH);
+    let (code, msg) = a.err("fs.read", json!({"path": "nope.txt"}));
+    assert_eq!(code, NOT_FOUND);
+    assert!(msg.contains("nope.txt"), "{msg}");
+    assert_eq!(a.err("fs.read", json!({"path": "blob.bin"})).0, NOT_TEXT);
+    assert_eq!(a.err("fs.read", json!({"path": "src"})).0, NOT_TEXT);
+    // Params.
+    assert_eq!(a.err("fs.read", json!({})).0, INVALID_PARAMS);
+    assert_eq!(
+        a.err("fs.read", json!({"path": "notes.md", "bogus": 1})).0,
+        INVALID_PARAMS
+    );
+    assert_eq!(
+        edit("notes.md", v.clone(), json!([{"text": "x"}])).0,
+        INVALID_PARAMS
+    );
+    assert_eq!(
+        a.err(
+            "fs.edit",
+            json!({"path": "notes.md", "version": v, "encoding": "utf-7", "edits": one})
+        )
+        .0,
+        INVALID_PARAMS
+    );
+    // Versions.
+    let (code, msg) = edit("notes.md", json!({"nobody": 5}), one.clone());
+    assert_eq!(code, UNKNOWN_VERSION);
+    assert!(msg.contains("nobody"), "{msg}");
+    // Overlapping ranges.
+    let (code, msg) = edit(
+        "notes.md",
+        v.clone(),
+        json!([{"offsets": {"start": 0, "end": 4}, "text": "a"}, {"offsets": {"start": 2, "end": 6}, "text": "b"}]),
+    );
+    assert_eq!(code, OVERLAPPING_EDITS, "{msg}");
+    assert_eq!(
+        edit("notes.md", v.clone(), json!([{"offsets": {"start": 1, "end": 1}, "text": "a"}, {"offsets": {"start": 1, "end": 1}, "text": "b"}])).0,
+        OVERLAPPING_EDITS
+    );
+    // Bad positions: inside the emoji's surrogate pair, negative, end before start, past the end.
+    let range = |l: i64, c: i64, l2: i64, c2: i64| json!([{"range": {"start": {"line": l, "character": c}, "end": {"line": l2, "character": c2}}, "text": "x"}]);
+    for (what, edits) in [
+        ("inside a surrogate pair", range(1, 1, 1, 1)),
+        ("negative", range(0, -1, 0, 0)),
+        ("end before start", range(1, 4, 0, 0)),
+        (
+            "offsets past the end",
+            json!([{"offsets": {"start": 0, "end": 999}, "text": ""}]),
+        ),
+        (
+            "offsets reversed",
+            json!([{"offsets": {"start": 3, "end": 2}, "text": ""}]),
+        ),
+    ] {
+        let (code, msg) = edit("notes.md", v.clone(), edits);
+        assert_eq!(code, BAD_POSITION, "{what}: {msg}");
+    }
+    // Oversized request (over the 16 MiB limit): refused, nothing applied.
+    let huge = "x".repeat(17 * 1024 * 1024);
+    let r = a.call(
+        "fs.edit",
+        json!({"path": "notes.md", "version": v, "edits": [{"offsets": {"start": 0, "end": 0}, "text": huge}]}),
+    );
+    assert!(r.is_err(), "an oversized request was accepted");
+    // Nothing changed.
+    let a2 = Agent::connect(&d);
+    let after = a2.ok("fs.read", json!({"path": "notes.md"}));
+    assert_eq!(after, before);
+    assert!(std::fs::read_to_string(dir.path().join("notes.md")).unwrap() == before["text"]);
+}
+
+/// The agent reads, an editor then types 150 characters into the same function (each a
+/// separate change), and the agent edits at the version it read, 150 edits old: both edits are
+/// in the result, the agent's where it meant them.
+#[test]
+fn agent_edit_at_a_version_150_edits_old_while_an_editor_types() {
+    let dir = workspace();
+    let mut d = Daemon::start(dir.path());
+    let a = Agent::connect(&d);
+    let read = a.ok("fs.read", json!({"path": "src/main.rs"}));
+    let v0 = read["version"].clone();
+    let mut ed = RevAgent::new(&d, "Ed", "src/main.rs");
+    // Type before `let` on line 1 (chars 16..): "    " is at 12..16.
+    let typed: String = (0..150).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    for (i, ch) in typed.chars().enumerate() {
+        ed.edit(16 + i..16 + i, &ch.to_string());
+        ed.pump(Duration::ZERO);
+    }
+    let uri = ed.uri.clone();
+    let mid = ed.c.text(&uri); // all 150 changes are applied
+    assert_eq!(mid, format!("fn main() {{\n    {typed}let x = 1;\n}}\n"));
+    let now = a.ok("fs.read", json!({"path": "src/main.rs"}));
+    let ed_seq = now["version"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("Ed#"))
+        .map(|(_, s)| s.as_u64().unwrap())
+        .expect("the editor's events");
+    assert!(ed_seq >= 149, "the editor made {} events", ed_seq + 1);
+    // Meanwhile the editor keeps typing at the end of the same line.
+    ed.edit(16 + 150 + 10..16 + 150 + 10, "//");
+    // The agent edits at v0 in line/character (UTF-16): "1" -> "42", and a line on top.
+    let out = a.ok(
+        "fs.edit",
+        json!({"path": "src/main.rs", "version": v0, "edits": [
+            {"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 13}}, "text": "42"},
+            {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "// agent\n"},
+        ]}),
+    );
+    let want = format!("// agent\nfn main() {{\n    {typed}let x = 42;//\n}}\n");
+    let text = a.ok("fs.read", json!({"path": "src/main.rs"}))["text"].clone();
+    assert_eq!(text, want);
+    // Where the edit landed, as the reply says.
+    let col = 4 + 150 + 8;
+    assert_eq!(
+        out["edits"][0]["range"],
+        json!({"start": {"line": 2, "character": col}, "end": {"line": 2, "character": col + 2}})
+    );
+    let off = &out["edits"][0]["offsets"];
+    let chars: Vec<char> = want.chars().collect();
+    let s: String = chars
+        [off["start"].as_u64().unwrap() as usize..off["end"].as_u64().unwrap() as usize]
+        .iter()
+        .collect();
+    assert_eq!(s, "42");
+    assert_eq!(out["edits"][1]["offsets"], json!({"start": 0, "end": 9}));
+    // The editor converges on the same text; so does the disk.
+    wait_for("the editor to converge", Duration::from_secs(10), || {
+        ed.pump(Duration::from_millis(50));
+        (ed.text == want).then_some(())
+    });
+    d.stop();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("src/main.rs")).unwrap(),
+        want
+    );
+}
