@@ -14,5 +14,5 @@ pub mod path;
 pub mod server;
 
 pub use error::ApiError;
-pub use ops::{AgentState, Call, Context, Outcome, Participant, Request};
+pub use ops::{AgentState, Call, ChangeFeed, Context, Outcome, Participant, Request};
 pub use server::{start, Limits, Running, Submit};

@@ -7,11 +7,12 @@
 //! read, exactly like an editor's change. A request that fails changes nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use engine::{Bias, Edit, Frontier, RemoteVersion, Rope, XfOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use vfs::diff::TextEdit;
 use vfs::pos::{self, LspPosition, LspRange, PositionEncoding};
 use vfs::{FileId, SnapContent, VfsError, Workspace};
@@ -50,6 +51,14 @@ pub struct EditSpec {
     #[serde(default)]
     pub offsets: Option<Offsets>,
     pub text: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscribeParams {
+    /// Only documents whose path matches (e.g. `src/**/*.rs`); all when absent.
+    #[serde(default)]
+    pub glob: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -124,11 +133,35 @@ pub struct Outcome {
     pub changed: Option<FileId>,
 }
 
+/// One document change as pushed to `changes` subscribers: the edits (sequential, char
+/// offsets) that take the document from version `from` to version `to`.
+#[derive(Debug)]
+pub struct ChangeNotice {
+    pub path: String,
+    /// The serialized notification (shared by every subscriber).
+    pub json: Box<serde_json::value::RawValue>,
+}
+
+/// The channel from the writer to `changes` subscriptions. Publishing never waits: a
+/// subscriber that falls `capacity` notices behind is closed with a reason.
+#[derive(Clone, Debug)]
+pub struct ChangeFeed(pub(crate) broadcast::Sender<Arc<ChangeNotice>>);
+
+impl ChangeFeed {
+    pub fn new(capacity: usize) -> ChangeFeed {
+        ChangeFeed(broadcast::channel(capacity.max(1)).0)
+    }
+}
+
 /// The agent API's state inside the writer.
 pub struct AgentState {
     run_id: String,
     /// Per connection: engine agent generation (bumped when a base lacks its own last edit).
     gens: HashMap<AgentConn, u32>,
+    feed: ChangeFeed,
+    /// Per document changed since load: the version last published to the feed (a document
+    /// not in here is still at its root version).
+    published: HashMap<FileId, Frontier>,
 }
 
 fn lang_id(path: &str) -> &'static str {
@@ -175,10 +208,59 @@ fn pos_json(p: LspPosition) -> Value {
 
 impl AgentState {
     /// `run_id` makes the engine agent names of this daemon run unique.
-    pub fn new(run_id: &str) -> AgentState {
+    pub fn new(run_id: &str, feed: ChangeFeed) -> AgentState {
         AgentState {
             run_id: run_id.to_string(),
             gens: HashMap::new(),
+            feed,
+            published: HashMap::new(),
+        }
+    }
+
+    /// Push what happened to `changed` documents since the last publication to `changes`
+    /// subscribers. Called by the writer once per batch, before editors are updated.
+    pub fn publish(&mut self, ws: &Workspace, changed: impl IntoIterator<Item = FileId>) {
+        let listening = self.feed.0.receiver_count() > 0;
+        for f in changed {
+            let Some(tf) = ws.text_file(f) else { continue };
+            let Some(doc) = tf.doc.built() else { continue };
+            let to = doc.version().clone();
+            let from = self
+                .published
+                .get(&f)
+                .cloned()
+                .unwrap_or_else(Frontier::root);
+            if from == to {
+                continue;
+            }
+            self.published.insert(f, to.clone());
+            if !listening {
+                continue;
+            }
+            let Ok(ops) = doc.transform(&from, &to) else {
+                continue;
+            };
+            let path = ws.path(f).unwrap_or_default().to_string();
+            let edits: Vec<Value> = ops
+                .iter()
+                .map(|op| match op {
+                    XfOp::Insert { pos, text } => {
+                        json!({"offsets": {"start": pos, "end": pos}, "text": text})
+                    }
+                    XfOp::Delete { pos, len } => {
+                        json!({"offsets": {"start": pos, "end": pos + len}, "text": ""})
+                    }
+                })
+                .collect();
+            let v = json!({
+                "path": path,
+                "from": doc.remote_version(&from),
+                "to": doc.remote_version(&to),
+                "edits": edits,
+            });
+            if let Ok(json) = serde_json::value::to_raw_value(&v) {
+                let _ = self.feed.0.send(Arc::new(ChangeNotice { path, json }));
+            }
         }
     }
 
@@ -395,17 +477,22 @@ fn text_file(ws: &Workspace, input: &str) -> Result<(String, FileId), ApiError> 
     }
 }
 
-fn list(ws: &mut Workspace, ctx: &Context, p: ListParams) -> Result<Value, ApiError> {
-    let matcher = match &p.glob {
-        Some(g) => Some(
+/// A path matcher for a glob (`*` stays within a folder, `**` crosses folders).
+pub fn glob_matcher(glob: Option<&str>) -> Result<Option<globset::GlobMatcher>, ApiError> {
+    match glob {
+        Some(g) => Ok(Some(
             globset::GlobBuilder::new(g)
                 .literal_separator(true)
                 .build()
                 .map_err(|e| ApiError::new(INVALID_PARAMS, format!("bad glob `{g}`: {e}")))?
                 .compile_matcher(),
-        ),
-        None => None,
-    };
+        )),
+        None => Ok(None),
+    }
+}
+
+fn list(ws: &mut Workspace, ctx: &Context, p: ListParams) -> Result<Value, ApiError> {
+    let matcher = glob_matcher(p.glob.as_deref())?;
     let snap = ws.snapshot();
     let mut files = Vec::new();
     for sf in snap.files().iter() {

@@ -9,6 +9,7 @@ use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
 use jsonrpsee::core::BoxError;
+use jsonrpsee::core::SubscriptionError;
 use jsonrpsee::server::{
     ConnectionId, Extensions, HttpBody, HttpRequest, HttpResponse, PingConfig, RpcModule, Server,
     ServerConfig, ServerHandle,
@@ -16,11 +17,11 @@ use jsonrpsee::server::{
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tower::{Layer, Service};
 
 use crate::error::{ApiError, INVALID_PARAMS, UNAVAILABLE};
-use crate::ops::{Call, Request};
+use crate::ops::{glob_matcher, Call, ChangeFeed, Request, SubscribeParams};
 
 /// Hands a call to the writer; `false` when the writer is gone.
 pub type Submit = Arc<dyn Fn(Call) -> bool + Send + Sync>;
@@ -34,6 +35,8 @@ pub struct Limits {
     pub max_subscriptions_per_connection: u32,
     /// Messages buffered per connection before a slow client is pushed back on.
     pub message_buffer: u32,
+    /// `changes` notices a subscriber may fall behind before it is closed with a reason.
+    pub subscription_buffer: usize,
     pub ping_interval: Duration,
     /// A WebSocket that answers no ping for this long is closed.
     pub inactive_limit: Duration,
@@ -47,6 +50,7 @@ impl Default for Limits {
             max_response_bytes: 64 * 1024 * 1024,
             max_subscriptions_per_connection: 16,
             message_buffer: 1024,
+            subscription_buffer: 4096,
             ping_interval: Duration::from_secs(30),
             inactive_limit: Duration::from_secs(90),
         }
@@ -140,6 +144,7 @@ where
 
 struct Ctx {
     submit: Submit,
+    feed: ChangeFeed,
 }
 
 async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, ErrorObjectOwned> {
@@ -172,8 +177,8 @@ fn parse_opt<T: DeserializeOwned + Default>(p: &Params<'_>) -> Result<T, ErrorOb
 }
 
 /// The methods (see README.md).
-fn module(submit: Submit) -> RpcModule<Ctx> {
-    let mut m = RpcModule::new(Ctx { submit });
+fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
+    let mut m = RpcModule::new(Ctx { submit, feed });
     m.register_async_method("workspace.info", |_p, ctx, ext| async move {
         call(&ctx, &ext, Request::Info).await
     })
@@ -193,11 +198,55 @@ fn module(submit: Submit) -> RpcModule<Ctx> {
         call(&ctx, &ext, Request::Edit(params)).await
     })
     .expect("unique name");
+    m.register_subscription(
+        "changes.subscribe",
+        "changes",
+        "changes.unsubscribe",
+        |p, pending, ctx, _ext| async move {
+            let matcher = match parse_opt::<SubscribeParams>(&p)
+                .and_then(|sp| glob_matcher(sp.glob.as_deref()).map_err(Into::into))
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            let mut rx = ctx.feed.0.subscribe();
+            let Ok(sink) = pending.accept().await else {
+                return Ok(());
+            };
+            loop {
+                let notice = tokio::select! {
+                    _ = sink.closed() => return Ok(()),
+                    n = rx.recv() => n,
+                };
+                match notice {
+                    Ok(n) => {
+                        if matcher.as_ref().is_some_and(|m| !m.is_match(&n.path)) {
+                            continue;
+                        }
+                        if sink.send(n.json.clone()).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(k)) => {
+                        tracing::warn!(missed = k, "agent API: slow `changes` subscriber closed");
+                        return Err(SubscriptionError::from(format!(
+                            "subscriber too slow: {k} changes missed; subscribe again and re-read"
+                        )));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+            }
+        },
+    )
+    .expect("unique name");
     m
 }
 
 /// Bind 127.0.0.1 on a free port and serve. Must run inside a tokio runtime.
-pub async fn start(submit: Submit, limits: Limits) -> std::io::Result<Running> {
+pub async fn start(submit: Submit, feed: ChangeFeed, limits: Limits) -> std::io::Result<Running> {
     let token = new_token()?;
     let cfg = ServerConfig::builder()
         .max_connections(limits.max_connections)
@@ -219,7 +268,7 @@ pub async fn start(submit: Submit, limits: Limits) -> std::io::Result<Running> {
         .build(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
     let addr = server.local_addr()?;
-    let handle = server.start(module(submit));
+    let handle = server.start(module(submit, feed));
     Ok(Running {
         addr,
         endpoint: format!("ws://{addr}"),

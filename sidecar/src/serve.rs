@@ -84,8 +84,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
-    let writer_thread =
-        writer::spawn_writer(&root, socket.clone(), rx).map_err(|e| format!("load: {e}"))?;
+    let limits = agent_api::Limits::default();
+    let feed = agent_api::ChangeFeed::new(limits.subscription_buffer);
+    let writer_thread = writer::spawn_writer(&root, socket.clone(), rx, feed.clone())
+        .map_err(|e| format!("load: {e}"))?;
     // Disk watcher thread.
     {
         let tx = tx.clone();
@@ -115,7 +117,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             let tx = tx.clone();
             Arc::new(move |call| tx.send(Event::Agent(call)).is_ok())
         };
-        let agent = agent_api::start(submit, agent_api::Limits::default())
+        let agent = agent_api::start(submit, feed, limits)
             .await
             .map_err(|e| format!("agent API: {e}"))?;
         info!(endpoint = %agent.endpoint, "agent API listening");

@@ -218,7 +218,7 @@ fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
 }
 
 impl Writer {
-    pub fn new(ws: Workspace, socket: PathBuf) -> Writer {
+    pub fn new(ws: Workspace, socket: PathBuf, feed: agent_api::ChangeFeed) -> Writer {
         let root = ws.root().to_path_buf();
         let run_id = format!(
             "{:x}{:04x}",
@@ -241,7 +241,7 @@ impl Writer {
             batch_started: None,
             next_token: 1,
             acc: HashMap::new(),
-            agents: agent_api::AgentState::new(&run_id),
+            agents: agent_api::AgentState::new(&run_id, feed),
         }
     }
 
@@ -891,6 +891,8 @@ impl Writer {
     /// Bring every revision-protocol editor of every changed document up to date.
     fn broadcast(&mut self) {
         self.flush_all_acc();
+        // Agent API `changes` subscribers (issue 5).
+        self.agents.publish(&self.ws, self.changed.iter().copied());
         let changed = std::mem::take(&mut self.changed);
         let started = self.batch_started.take();
         let mut sent_any = false;
@@ -1166,11 +1168,15 @@ impl Writer {
                 .flat_map(|c| c.docs.keys().copied())
                 .collect(),
         };
+        // Publishing before and after makes every version an agent is told about a boundary
+        // of the `changes` notices (so a subscriber can chain from what it read).
+        self.agents.publish(&self.ws, self.changed.iter().copied());
         let out = self
             .agents
             .handle(&mut self.ws, &ctx, call.conn, call.request);
         if let Some(f) = out.changed {
             self.changed.insert(f);
+            self.agents.publish(&self.ws, [f]);
             self.schedule_flush();
         }
         let _ = call.reply.send(out.result);
@@ -1213,12 +1219,13 @@ pub fn spawn_writer(
     root: &Path,
     socket: PathBuf,
     rx: mpsc::UnboundedReceiver<Event>,
+    feed: agent_api::ChangeFeed,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut noop = |_p: vfs::load::Progress| {};
     let ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     info!(files = ws.len(), "workspace loaded");
-    let writer = Writer::new(ws, socket);
+    let writer = Writer::new(ws, socket, feed);
     let h = std::thread::Builder::new()
         .name("dist-space-writer".into())
         .spawn(move || {

@@ -77,6 +77,13 @@ impl Agent {
     }
 }
 
+fn obj(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not an object: {other}"),
+    }
+}
+
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
@@ -415,5 +422,108 @@ fn agent_edit_at_a_version_150_edits_old_while_an_editor_types() {
     assert_eq!(
         std::fs::read_to_string(dir.path().join("src/main.rs")).unwrap(),
         want
+    );
+}
+
+/// `changes` pushes every document change with its versions; applying the pushed edits in
+/// order to the text read at the first `from` reconstructs the final text. The glob filters.
+#[test]
+fn changes_subscription_pushes_edits_with_versions() {
+    use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
+    let dir = workspace();
+    let d = Daemon::start(dir.path());
+    let a = Agent::connect(&d);
+    let mut rs_only: Subscription<Value> =
+        a.rt.block_on(a.client.subscribe(
+            "changes.subscribe",
+            obj(json!({"glob": "**/*.rs"})),
+            "changes.unsubscribe",
+        ))
+        .unwrap();
+    let mut all: Subscription<Value> = a
+        .rt
+        .block_on(
+            a.client
+                .subscribe("changes.subscribe", obj(json!({})), "changes.unsubscribe"),
+        )
+        .unwrap();
+    // A bad glob is refused.
+    let bad = a.rt.block_on(a.client.subscribe::<Value, _>(
+        "changes.subscribe",
+        obj(json!({"glob": "a[b"})),
+        "changes.unsubscribe",
+    ));
+    assert!(
+        matches!(bad, Err(ClientError::Call(e)) if e.code() == agent_api::error::INVALID_PARAMS)
+    );
+
+    let start = a.ok("fs.read", json!({"path": "notes.md"}));
+    let mut ed = RevAgent::new(&d, "Ed", "notes.md");
+    let mut last = start["version"].clone();
+    let mut agent_versions = Vec::new();
+    for i in 0..20 {
+        if i % 2 == 0 {
+            ed.edit(0..0, &format!("{i}"));
+        } else {
+            let out = a.ok(
+                "fs.edit",
+                json!({"path": "notes.md", "version": last, "edits": [{"offsets": {"start": 2, "end": 2}, "text": "é"}]}),
+            );
+            last = out["version"].clone();
+            agent_versions.push(last.clone());
+        }
+        ed.pump(Duration::ZERO);
+    }
+    let uri = ed.uri.clone();
+    let final_text = ed.c.text(&uri);
+    let final_v = a.ok("fs.read", json!({"path": "notes.md"}))["version"].clone();
+    // One .rs edit, to check the filter.
+    let main = a.ok("fs.read", json!({"path": "src/main.rs"}));
+    let out = a.ok(
+        "fs.edit",
+        json!({"path": "src/main.rs", "version": main["version"], "edits": [{"offsets": {"start": 0, "end": 0}, "text": "// hi\n"}]}),
+    );
+
+    let next = |s: &mut Subscription<Value>| -> Value {
+        a.rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), s.next())
+                .await
+                .expect("a change notice in time")
+                .expect("subscription open")
+                .expect("a notice")
+        })
+    };
+    let mut text = ropey::Rope::from_str(start["text"].as_str().unwrap());
+    let mut at = start["version"].clone();
+    let mut boundaries = Vec::new();
+    loop {
+        let n = next(&mut all);
+        if n["path"] == "src/main.rs" {
+            assert_eq!(n["to"], out["version"]);
+            break;
+        }
+        assert_eq!(n["path"], "notes.md");
+        assert_eq!(n["from"], at, "notices chain by version");
+        for e in n["edits"].as_array().unwrap() {
+            let s = e["offsets"]["start"].as_u64().unwrap() as usize;
+            let en = e["offsets"]["end"].as_u64().unwrap() as usize;
+            text.remove(s..en);
+            text.insert(s, e["text"].as_str().unwrap());
+        }
+        at = n["to"].clone();
+        boundaries.push(at.clone());
+    }
+    assert_eq!(at, final_v);
+    // Every version the agent was given is a notice boundary.
+    for v in &agent_versions {
+        assert!(boundaries.contains(v), "{v} is not a notice boundary");
+    }
+    assert_eq!(text.to_string(), final_text);
+    // The filtered subscription saw only the .rs change.
+    let n = next(&mut rs_only);
+    assert_eq!(n["path"], "src/main.rs");
+    assert_eq!(
+        n["edits"],
+        json!([{"offsets": {"start": 0, "end": 0}, "text": "// hi\n"}])
     );
 }
