@@ -395,7 +395,7 @@ impl AgentState {
         let doc = &tf.doc;
         let new_text = doc.to_rope();
         let ops = doc.transform(&prev, &new_v).unwrap_or_default();
-        let landed = landed_ranges(doc, &seq, &base, &new_v, &ops);
+        let landed = landed_ranges(doc, &seq, &base, &prev, &ops);
         let mut out = vec![Value::Null; edits.len()];
         for (k, r) in landed.into_iter().enumerate() {
             let i = order[k];
@@ -415,28 +415,29 @@ impl AgentState {
 }
 
 /// Where each sequenced edit's new text is in the document at `new_v` (char ranges).
-/// `ops` are the edit's own events as applied to the live text, in order.
+/// `ops` are the edit's own events as applied to the live text at `prev`, in order: per edit,
+/// its deletes (possibly split or absent) then its inserts (exactly its text, contiguous).
+/// An insert's place is exact: its op, moved through the ops of the later edits. A pure
+/// deletion's place is its start moved through what the agent had not seen and then through
+/// its own ops (`Bias::Right`: text inserted exactly there, by others or by the agent at the
+/// same offset, was before the deleted range).
 fn landed_ranges(
     doc: &engine::Document,
     seq: &[Edit],
     base: &Frontier,
-    new_v: &Frontier,
+    prev: &Frontier,
     ops: &[XfOp],
 ) -> Vec<std::ops::Range<usize>> {
+    let unseen: Option<Vec<XfOp>> = seq
+        .iter()
+        .any(|e| e.text.is_empty())
+        .then(|| doc.transform(base, prev).unwrap_or_default());
     let mut out = Vec::with_capacity(seq.len());
     let mut k = 0; // next op
     for e in seq {
-        // Skip the deletes of this edit.
         let n = e.text.chars().count();
         if n == 0 {
-            let at = doc
-                .transform_pos(e.range.start, base, new_v, Bias::Left)
-                .unwrap_or(0);
-            out.push(at..at);
-            // Consume this edit's delete ops.
-            while let Some(XfOp::Delete { .. }) = ops.get(k) {
-                k += 1;
-            }
+            out.push(0..0); // filled below
             continue;
         }
         while let Some(XfOp::Delete { .. }) = ops.get(k) {
@@ -457,6 +458,15 @@ fn landed_ranges(
         let start = start.unwrap_or(0);
         let at = engine::shift_pos(start, &ops[k.min(ops.len())..], Bias::Right);
         out.push(at..at + n);
+    }
+    if let Some(unseen) = unseen {
+        for (e, r) in seq.iter().zip(out.iter_mut()) {
+            if e.text.is_empty() {
+                let at = engine::shift_pos(e.range.start, &unseen, Bias::Right);
+                let at = engine::shift_pos(at, ops, Bias::Right);
+                *r = at..at;
+            }
+        }
     }
     out
 }
@@ -578,4 +588,141 @@ fn read(ws: &mut Workspace, p: ReadParams) -> Result<Value, ApiError> {
     out["startLine"] = json!(start);
     out["endLine"] = json!(end);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws_with(text: &str) -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.txt"), text).unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let ws = Workspace::load(&root, vfs::WorkspaceOptions::default(), &mut |_| {}).unwrap();
+        (dir, ws)
+    }
+
+    fn call(st: &mut AgentState, ws: &mut Workspace, req: Value) -> Result<Value, ApiError> {
+        let p: EditParams = serde_json::from_value(req).unwrap();
+        st.handle(ws, &Context::default(), 1, Request::Edit(p))
+            .result
+    }
+
+    fn read(ws: &mut Workspace) -> Value {
+        let p = ReadParams {
+            path: "f.txt".into(),
+            start_line: None,
+            end_line: None,
+        };
+        super::read(ws, p).unwrap()
+    }
+
+    fn slice(text: &str, r: &Value) -> String {
+        let s = r["start"].as_u64().unwrap() as usize;
+        let e = r["end"].as_u64().unwrap() as usize;
+        text.chars().skip(s).take(e - s).collect()
+    }
+
+    /// Edits made at an old version land where they were meant, whatever happened since:
+    /// a replacement, an insert next to a pure deletion, and the pure deletion's place.
+    #[test]
+    fn edits_at_an_old_version_report_where_they_landed() {
+        let (_d, mut ws) = ws_with("abc def ghi");
+        let mut st = AgentState::new("t", ChangeFeed::new(4));
+        let v0 = read(&mut ws)["version"].clone();
+        // Someone else, meanwhile: "XX" at the start, "def" deleted.
+        let f = ws.lookup("f.txt").unwrap();
+        let base = ws.text_file(f).unwrap().doc.version().clone();
+        ws.edit(
+            f,
+            "other",
+            Some(&base),
+            &[
+                TextEdit {
+                    range: 4..7,
+                    text: String::new(),
+                },
+                TextEdit {
+                    range: 0..0,
+                    text: "XX".into(),
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(read(&mut ws)["text"], "XXabc  ghi");
+        // The agent, at v0: "ghi" -> "G", "abc" deleted, "!" inserted right after it.
+        let out = call(
+            &mut st,
+            &mut ws,
+            json!({"path": "f.txt", "version": v0, "edits": [
+                {"offsets": {"start": 8, "end": 11}, "text": "G"},
+                {"offsets": {"start": 0, "end": 3}, "text": ""},
+                {"offsets": {"start": 3, "end": 3}, "text": "!"},
+            ]}),
+        )
+        .unwrap();
+        let text = read(&mut ws)["text"].as_str().unwrap().to_string();
+        assert_eq!(text, "XX!  G");
+        let e = out["edits"].as_array().unwrap();
+        assert_eq!(slice(&text, &e[0]["offsets"]), "G");
+        assert_eq!(e[1]["offsets"], json!({"start": 2, "end": 2}));
+        assert_eq!(slice(&text, &e[2]["offsets"]), "!");
+        assert_eq!(e[2]["offsets"], json!({"start": 2, "end": 3}));
+        // A second edit at v0 by the same connection: its first edit is not in v0, so it
+        // edits as a fresh engine agent; the text is right all the same.
+        let out2 = call(
+            &mut st,
+            &mut ws,
+            json!({"path": "f.txt", "version": v0, "edits": [
+                {"offsets": {"start": 11, "end": 11}, "text": "."}]}),
+        )
+        .unwrap();
+        assert_eq!(read(&mut ws)["text"], "XX!  G.");
+        assert_eq!(out2["edits"][0]["offsets"], json!({"start": 6, "end": 7}));
+    }
+
+    #[test]
+    fn failed_edits_change_nothing() {
+        let (_d, mut ws) = ws_with("héllo\nwörld\n");
+        let mut st = AgentState::new("t", ChangeFeed::new(4));
+        let before = read(&mut ws);
+        let v = before["version"].clone();
+        for (code, edits) in [
+            (
+                OVERLAPPING_EDITS,
+                json!([{"offsets": {"start": 0, "end": 3}, "text": "a"}, {"offsets": {"start": 1, "end": 2}, "text": "b"}]),
+            ),
+            (
+                BAD_POSITION,
+                json!([{"offsets": {"start": 0, "end": 1}, "text": "a"}, {"offsets": {"start": 5, "end": 99}, "text": ""}]),
+            ),
+            (
+                BAD_POSITION,
+                json!([{"range": {"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 3}}, "text": "x"}, {"range": {"start": {"line": 1, "character": -1}, "end": {"line": 1, "character": 0}}, "text": "x"}]),
+            ),
+            (
+                INVALID_PARAMS,
+                json!([{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "offsets": {"start": 0, "end": 0}, "text": "x"}]),
+            ),
+        ] {
+            let e = call(
+                &mut st,
+                &mut ws,
+                json!({"path": "f.txt", "version": v, "edits": edits}),
+            )
+            .unwrap_err();
+            assert_eq!(e.code, code, "{e}");
+        }
+        // UTF-8 position inside "é" (bytes 1..3).
+        let e = call(
+            &mut st,
+            &mut ws,
+            json!({"path": "f.txt", "version": v, "encoding": "utf-8", "edits": [
+                {"range": {"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 2}}, "text": "x"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, BAD_POSITION);
+        assert_eq!(read(&mut ws), before);
+        assert!(ws.dirty_files().next().is_none());
+    }
 }
