@@ -527,3 +527,123 @@ fn changes_subscription_pushes_edits_with_versions() {
         json!([{"offsets": {"start": 0, "end": 0}, "text": "// hi\n"}])
     );
 }
+
+/// The proof with a real Neovim (the plugin over the daemon's socket): the agent
+/// reads, Neovim types 300 letters into the same function, and once at least 100 of them are
+/// in the daemon the agent edits at the version it read while Neovim keeps typing. Both edits
+/// are in the result, the agent's where it meant it; Neovim, the daemon and the disk agree.
+#[test]
+fn agent_edit_at_an_old_version_while_neovim_types() {
+    let Some(nvim) = common::nvim() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("src")).unwrap();
+    std::fs::write(ws.join("src/main.rs"), "fn main() {\n    let x = 1;\n}\n").unwrap();
+    let mut d = Daemon::start(&ws);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let a = Agent::connect(&d);
+    let v0 = a.ok("fs.read", json!({"path": "src/main.rs"}))["version"].clone();
+    const N: usize = 300;
+    let env = [
+        ("DS_FILE", d.root.join("src/main.rs").display().to_string()),
+        ("DS_OUT", out.display().to_string()),
+        ("DS_N", N.to_string()),
+    ];
+    let mut nv = common::spawn_nvim(&nvim, &d, &common::script("agent_region.lua"), &env);
+    wait_for("nvim attached", Duration::from_secs(30), || {
+        out.join("ready").exists().then_some(())
+    });
+    std::fs::write(out.join("go"), "").unwrap();
+    // Wait until the daemon has at least 100 of Neovim's edits.
+    let typed: String = (0..N).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let seen = wait_for(
+        "100 typed edits in the daemon",
+        Duration::from_secs(30),
+        || {
+            let r = a.ok("fs.read", json!({"path": "src/main.rs"}));
+            let line = r["text"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap()
+                .to_string();
+            let k = line.len() - "    let x = 1;".len();
+            (k >= 100).then_some(r["version"].clone())
+        },
+    );
+    let nv_events: u64 = seen
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("Nvim#"))
+        .map(|(_, s)| s.as_u64().unwrap() + 1)
+        .sum();
+    assert!(nv_events >= 100, "only {nv_events} editor events since v0");
+    let out_edit = a.ok(
+        "fs.edit",
+        json!({"path": "src/main.rs", "version": v0, "edits": [
+            {"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 13}}, "text": "42"},
+            {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "// agent\n"},
+        ]}),
+    );
+    // Right after the edit (Neovim may still be typing before `let`): the agent's text is
+    // where it meant. The reply's place is at the reply's version; `k` letters were typed then.
+    let now = a.ok("fs.read", json!({"path": "src/main.rs"}))["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(now.starts_with("// agent\nfn main() {\n    "), "{now}");
+    assert!(now.ends_with("let x = 42;\n}\n"), "{now}");
+    let r = &out_edit["edits"][0]["range"];
+    assert_eq!(r["start"]["line"], 2);
+    assert_eq!(r["end"]["line"], 2);
+    let col = r["start"]["character"].as_u64().unwrap() as usize;
+    assert_eq!(r["end"]["character"].as_u64().unwrap() as usize, col + 2);
+    let k = col - "    let x = ".len();
+    assert!(
+        k >= 100,
+        "the agent's edit landed after only {k} typed letters"
+    );
+    let off = &out_edit["edits"][0]["offsets"];
+    assert_eq!(
+        off["start"].as_u64().unwrap() as usize,
+        "// agent\nfn main() {\n".len() + col
+    );
+    assert_eq!(
+        out_edit["edits"][1]["offsets"],
+        json!({"start": 0, "end": 9})
+    );
+    // Once Neovim is done: everything, once, in every copy.
+    let want = format!("// agent\nfn main() {{\n    {typed}let x = 42;\n}}\n");
+    wait_for("nvim done", Duration::from_secs(60), || {
+        out.join("typed").exists().then_some(())
+    });
+    let t0 = std::time::Instant::now();
+    loop {
+        let got = std::fs::read_to_string(out.join("text")).unwrap_or_default();
+        if got == want {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let daemon = a.ok("fs.read", json!({"path": "src/main.rs"}));
+            panic!(
+                "Neovim's buffer did not converge:\n{got:?}\ndaemon: {:?}\nwant: {want:?}",
+                daemon["text"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "src/main.rs"}))["text"],
+        want
+    );
+    std::fs::write(out.join("stop"), "").unwrap();
+    assert!(nv.wait().unwrap().success());
+    d.stop();
+    assert_eq!(
+        std::fs::read_to_string(ws.join("src/main.rs")).unwrap(),
+        want
+    );
+}
