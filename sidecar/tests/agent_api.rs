@@ -397,6 +397,8 @@ fn agent_edit_at_a_version_150_edits_old_while_an_editor_types() {
         ]}),
     );
     let want = format!("// agent\nfn main() {{\n    {typed}let x = 42;//\n}}\n");
+    // The editor's own request is ordered after its "//" (another connection's is not).
+    assert_eq!(ed.c.text(&uri), want);
     let text = a.ok("fs.read", json!({"path": "src/main.rs"}))["text"].clone();
     assert_eq!(text, want);
     // Where the edit landed, as the reply says.
@@ -646,4 +648,38 @@ fn agent_edit_at_an_old_version_while_neovim_types() {
         std::fs::read_to_string(ws.join("src/main.rs")).unwrap(),
         want
     );
+}
+
+/// At most 64 agent connections: the 65th is refused; closing one frees a place.
+#[test]
+fn connection_limit() {
+    let dir = workspace();
+    let d = Daemon::start(dir.path());
+    let (url, token) = endpoint(&d);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let connect = || {
+        rt.block_on(
+            WsClientBuilder::default()
+                .set_headers(auth(&token))
+                .build(&url),
+        )
+    };
+    let mut clients: Vec<WsClient> = (0..64)
+        .map(|_| connect().expect("within the limit"))
+        .collect();
+    // Every one of them works.
+    for c in &clients {
+        rt.block_on(c.request::<Value, _>("workspace.info", serde_json::Map::new()))
+            .unwrap();
+    }
+    let over = connect()
+        .and_then(|c| rt.block_on(c.request::<Value, _>("workspace.info", serde_json::Map::new())));
+    assert!(over.is_err(), "a 65th connection was served");
+    drop(clients.pop());
+    wait_for("a place to free up", Duration::from_secs(10), || {
+        connect().ok().and_then(|c| {
+            rt.block_on(c.request::<Value, _>("workspace.info", serde_json::Map::new()))
+                .ok()
+        })
+    });
 }
