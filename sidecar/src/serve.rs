@@ -84,8 +84,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
-    let writer_thread =
-        writer::spawn_writer(&root, socket.clone(), rx).map_err(|e| format!("load: {e}"))?;
+    let limits = agent_api::Limits::default();
+    let feed = agent_api::ChangeFeed::new(limits.subscription_buffer);
+    let writer_thread = writer::spawn_writer(&root, socket.clone(), rx, feed.clone())
+        .map_err(|e| format!("load: {e}"))?;
     // Disk watcher thread.
     {
         let tx = tx.clone();
@@ -110,14 +112,23 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     let res = rt.block_on(async {
         let listener = UnixListener::bind(&socket).map_err(|e| format!("bind {}: {e}", socket.display()))?;
+        // The agent API (issue 5): its calls go through the writer's queue like everything else.
+        let submit: agent_api::Submit = {
+            let tx = tx.clone();
+            Arc::new(move |call| tx.send(Event::Agent(call)).is_ok())
+        };
+        let agent = agent_api::start(submit, feed, limits)
+            .await
+            .map_err(|e| format!("agent API: {e}"))?;
+        info!(endpoint = %agent.endpoint, "agent API listening");
         let info = DaemonInfo {
             pid: std::process::id(),
             root: root.clone(),
             socket: socket.clone(),
             log: log.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
-            agent_endpoint: None,
-            agent_token: None,
+            agent_endpoint: Some(agent.endpoint.clone()),
+            agent_token: Some(agent.token.clone()),
         };
         paths::write_info(&root, &info).map_err(|e| format!("info file: {e}"))?;
         info!(root = %root.display(), socket = %socket.display(), pid = info.pid, "daemon listening");
@@ -148,6 +159,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 _ = sigterm.recv() => { info!("SIGTERM"); break; }
             }
         }
+        let _ = agent.handle.stop();
         let (done_tx, done_rx) = oneshot::channel();
         let _ = tx.send(Event::Shutdown(done_tx));
         let _ = tokio::time::timeout(Duration::from_secs(30), done_rx).await;

@@ -103,6 +103,8 @@ pub enum Event {
         applied: bool,
     },
     Disk(vfs::disk::WatchBatch),
+    /// A request of the agent API (issue 5); answered by [`Writer::agent_call`].
+    Agent(agent_api::Call),
     /// Clean shutdown: flush, then answer.
     Shutdown(oneshot::Sender<()>),
 }
@@ -207,6 +209,8 @@ pub struct Writer {
     next_token: u64,
     /// Pending accumulated changes; flushed before anything reads editor versions.
     acc: HashMap<(ConnId, FileId), Acc>,
+    /// The agent API's state (engine agent names of agent connections).
+    agents: agent_api::AgentState,
 }
 
 fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
@@ -214,7 +218,7 @@ fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
 }
 
 impl Writer {
-    pub fn new(ws: Workspace, socket: PathBuf) -> Writer {
+    pub fn new(ws: Workspace, socket: PathBuf, feed: agent_api::ChangeFeed) -> Writer {
         let root = ws.root().to_path_buf();
         let run_id = format!(
             "{:x}{:04x}",
@@ -232,11 +236,12 @@ impl Writer {
             changed: BTreeSet::new(),
             flush_at: None,
             dirty_since: None,
-            run_id,
+            run_id: run_id.clone(),
             stats: Stats::default(),
             batch_started: None,
             next_token: 1,
             acc: HashMap::new(),
+            agents: agent_api::AgentState::new(&run_id, feed),
         }
     }
 
@@ -315,6 +320,7 @@ impl Writer {
                 }
                 self.schedule_flush();
             }
+            Event::Agent(call) => self.agent_call(call),
             Event::Shutdown(done) => {
                 self.flush_all_acc();
                 self.broadcast();
@@ -885,6 +891,8 @@ impl Writer {
     /// Bring every revision-protocol editor of every changed document up to date.
     fn broadcast(&mut self) {
         self.flush_all_acc();
+        // Agent API `changes` subscribers (issue 5).
+        self.agents.publish(&self.ws, self.changed.iter().copied());
         let changed = std::mem::take(&mut self.changed);
         let started = self.batch_started.take();
         let mut sent_any = false;
@@ -1132,6 +1140,49 @@ impl Writer {
     }
 }
 
+// ------------------------------------------------------------------ agent API (issue 5)
+
+impl Writer {
+    /// One agent API request, answered against the current state (pending editor changes were
+    /// applied before, see `handle`). An edit marks its document changed, so the batch's
+    /// broadcast brings editors up to date, and schedules the write-back.
+    fn agent_call(&mut self, call: agent_api::Call) {
+        let ctx = agent_api::Context {
+            participants: self
+                .conns
+                .iter()
+                .map(|(id, c)| agent_api::Participant {
+                    id: *id,
+                    kind: "editor",
+                    name: c.name.clone(),
+                    file: c
+                        .presence
+                        .as_ref()
+                        .and_then(|(f, _, _)| self.ws.path(*f))
+                        .map(str::to_string),
+                })
+                .collect(),
+            open: self
+                .conns
+                .values()
+                .flat_map(|c| c.docs.keys().copied())
+                .collect(),
+        };
+        // Publishing before and after makes every version an agent is told about a boundary
+        // of the `changes` notices (so a subscriber can chain from what it read).
+        self.agents.publish(&self.ws, self.changed.iter().copied());
+        let out = self
+            .agents
+            .handle(&mut self.ws, &ctx, call.conn, call.request);
+        if let Some(f) = out.changed {
+            self.changed.insert(f);
+            self.agents.publish(&self.ws, [f]);
+            self.schedule_flush();
+        }
+        let _ = call.reply.send(out.result);
+    }
+}
+
 /// `p` relative to `root` as a `/` path, resolving symlinks of the parent when needed.
 fn rel_under(root: &Path, p: &Path) -> Option<String> {
     let try_rel = |p: &Path| -> Option<String> {
@@ -1168,12 +1219,13 @@ pub fn spawn_writer(
     root: &Path,
     socket: PathBuf,
     rx: mpsc::UnboundedReceiver<Event>,
+    feed: agent_api::ChangeFeed,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut noop = |_p: vfs::load::Progress| {};
     let ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     info!(files = ws.len(), "workspace loaded");
-    let writer = Writer::new(ws, socket);
+    let writer = Writer::new(ws, socket, feed);
     let h = std::thread::Builder::new()
         .name("dist-space-writer".into())
         .spawn(move || {

@@ -1,0 +1,53 @@
+//! JSON-RPC errors of the agent API. The codes are stable (part of the API, see README.md).
+
+use jsonrpsee::types::ErrorObjectOwned;
+
+/// Params are missing, of the wrong type, or contradict each other (JSON-RPC standard code).
+pub const INVALID_PARAMS: i32 = -32602;
+/// A path that is empty, not UTF-8, or otherwise malformed.
+pub const BAD_PATH: i32 = -32010;
+/// A path outside the workspace root (`..`, an absolute path elsewhere, a symlink that leaves
+/// the root) or into the daemon's state folder `.dist-space/`.
+pub const PATH_OUTSIDE_ROOT: i32 = -32011;
+/// No such file in the workspace.
+pub const NOT_FOUND: i32 = -32012;
+/// The file exists but is not edited as text (binary, not UTF-8, too large) or is a folder.
+pub const NOT_TEXT: i32 = -32013;
+/// The version is not one of this document's versions (never existed, or from another file).
+pub const UNKNOWN_VERSION: i32 = -32020;
+/// Two edits of one request overlap.
+pub const OVERLAPPING_EDITS: i32 = -32021;
+/// A position or offset is invalid (negative, inside a character, past the end, end before start).
+pub const BAD_POSITION: i32 = -32022;
+/// The engine refused the edit (should not happen for validated input).
+pub const EDIT_REJECTED: i32 = -32023;
+/// The daemon is shutting down.
+pub const UNAVAILABLE: i32 = -32030;
+
+/// An error for the agent: a stable code and a clear message. Nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: i32, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl From<ApiError> for ErrorObjectOwned {
+    fn from(e: ApiError) -> Self {
+        ErrorObjectOwned::owned(e.code, e.message, None::<()>)
+    }
+}
