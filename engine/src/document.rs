@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use crate::branch::Branch;
 use crate::error::{EditError, RemoteError, VersionError};
 use crate::frontier::{Frontier, LV};
-use crate::oplog::{AgentId, OpKind, OpLog};
+use crate::oplog::{AgentId, NewOp, OpKind, OpLog};
 use crate::walker::{self, BadEvent, Emit};
 
 /// Wire form of a version: agent name -> highest seq included. An absent agent: none of its
@@ -292,11 +292,13 @@ impl Document {
             let r = self.oplog.push_run(
                 agent,
                 self.branch.version.as_slice(),
-                OpKind::Ins,
-                pos,
-                n,
-                true,
-                text,
+                NewOp {
+                    kind: OpKind::Ins,
+                    pos,
+                    len: n,
+                    fwd: true,
+                    content: text,
+                },
             );
             self.branch.insert(pos, text);
             self.branch.version.replace_with_single(r.end - 1);
@@ -322,11 +324,13 @@ impl Document {
             let r = self.oplog.push_run(
                 agent,
                 self.branch.version.as_slice(),
-                OpKind::Del,
-                range.start,
-                range.len(),
-                true,
-                "",
+                NewOp {
+                    kind: OpKind::Del,
+                    pos: range.start,
+                    len: range.len(),
+                    fwd: true,
+                    content: "",
+                },
             );
             self.branch.delete(range.start, range.len());
             self.branch.version.replace_with_single(r.end - 1);
@@ -388,11 +392,13 @@ impl Document {
                 let r = self.oplog.push_run(
                     agent,
                     &parents,
-                    OpKind::Del,
-                    e.range.start,
-                    e.range.len(),
-                    true,
-                    "",
+                    NewOp {
+                        kind: OpKind::Del,
+                        pos: e.range.start,
+                        len: e.range.len(),
+                        fwd: true,
+                        content: "",
+                    },
                 );
                 parents = SmallVec::from_slice(&[r.end - 1]);
             }
@@ -401,11 +407,13 @@ impl Document {
                 let r = self.oplog.push_run(
                     agent,
                     &parents,
-                    OpKind::Ins,
-                    e.range.start,
-                    n,
-                    true,
-                    &e.text,
+                    NewOp {
+                        kind: OpKind::Ins,
+                        pos: e.range.start,
+                        len: n,
+                        fwd: true,
+                        content: &e.text,
+                    },
                 );
                 parents = SmallVec::from_slice(&[r.end - 1]);
             }
@@ -600,11 +608,13 @@ impl Document {
                 self.oplog.push_run(
                     agent,
                     parents.as_slice(),
-                    OpKind::Ins,
-                    *pos,
-                    ev.len(),
-                    true,
-                    text,
+                    NewOp {
+                        kind: OpKind::Ins,
+                        pos: *pos,
+                        len: ev.len(),
+                        fwd: true,
+                        content: text,
+                    },
                 );
             }
             RemoteOp::Delete {
@@ -621,11 +631,13 @@ impl Document {
                 self.oplog.push_run(
                     agent,
                     parents.as_slice(),
-                    OpKind::Del,
-                    *pos,
-                    *len,
-                    !backwards,
-                    "",
+                    NewOp {
+                        kind: OpKind::Del,
+                        pos: *pos,
+                        len: *len,
+                        fwd: !backwards,
+                        content: "",
+                    },
                 );
             }
         }

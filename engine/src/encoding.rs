@@ -27,7 +27,7 @@ use smallvec::SmallVec;
 
 use crate::document::{Document, RemoteEvent, RemoteId, RemoteOp, RemoteVersion};
 use crate::error::DecodeError;
-use crate::oplog::{AgentId, OpKind, OpLog};
+use crate::oplog::{AgentId, NewOp, OpKind, OpLog};
 
 const MAGIC: &[u8; 8] = b"DSPACE\x00\x01";
 const FORMAT_VERSION: u64 = 1;
@@ -661,11 +661,13 @@ pub fn decode_oplog(bytes: &[u8]) -> Result<OpLog, DecodeError> {
         oplog.push_run(
             ids[r.agent],
             &parents,
-            kind,
-            r.pos,
-            r.len as usize,
-            fwd,
-            r.text,
+            NewOp {
+                kind,
+                pos: r.pos,
+                len: r.len as usize,
+                fwd,
+                content: r.text,
+            },
         );
         Ok(())
     })?;

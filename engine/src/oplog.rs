@@ -78,15 +78,14 @@ impl OpRun {
     /// typing motion (the one place these rules live). `content` is the byte range the new
     /// text has (or will have) in `ins_content`. Returns false, changing nothing, otherwise.
     #[inline(always)]
-    fn try_extend(
-        &mut self,
-        start: LV,
-        kind: OpKind,
-        pos: usize,
-        len: usize,
-        fwd: bool,
-        content: Range<usize>,
-    ) -> bool {
+    fn try_extend(&mut self, start: LV, new: &NewOp, content: Range<usize>) -> bool {
+        let NewOp {
+            kind,
+            pos,
+            len,
+            fwd,
+            ..
+        } = *new;
         if self.lv + self.len != start || self.kind != kind {
             return false;
         }
@@ -113,6 +112,20 @@ impl OpRun {
         self.len += len;
         true
     }
+}
+
+/// The op of a run of new events, as given to [`OpLog::push_run`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewOp<'a> {
+    pub kind: OpKind,
+    /// Char position at the run's parents (see [`OpRun`] for what it means per kind).
+    pub pos: usize,
+    /// Number of events.
+    pub len: usize,
+    /// Deletes: forward (delete key) or backwards (backspace). Inserts are always forward.
+    pub fwd: bool,
+    /// Inserted text (empty for deletes).
+    pub content: &'a str,
 }
 
 /// One piece of an op run, trimmed to a requested range of local versions.
@@ -366,21 +379,18 @@ impl OpLog {
 
     /// Appends a run of events by `agent` (seqs continue the agent's own sequence).
     /// `parents` must be a valid frontier of known events. Positions are not checked here.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push_run(
-        &mut self,
-        agent: AgentId,
-        parents: &[LV],
-        kind: OpKind,
-        pos: usize,
-        len: usize,
-        fwd: bool,
-        content: &str,
-    ) -> Range<LV> {
+    pub(crate) fn push_run(&mut self, agent: AgentId, parents: &[LV], op: NewOp) -> Range<LV> {
+        let NewOp {
+            kind,
+            pos,
+            len,
+            fwd,
+            content,
+        } = op;
         debug_assert!(len > 0);
         let start = self.len();
         let end = start + len;
-        if self.try_extend_last(agent, parents, kind, pos, len, fwd, content) {
+        if self.try_extend_last(agent, parents, &op) {
             return start..end;
         }
         let seq = self.agents[agent.0 as usize].next_seq();
@@ -427,8 +437,7 @@ impl OpLog {
             let span_lv = self.assignments.last().unwrap().lv;
             if let Some(last) = self.ops.last_mut() {
                 // Only runs of the same agent (the last agent span covers `last`) merge.
-                merged =
-                    span_lv <= last.lv && last.try_extend(start, kind, pos, len, fwd, cstart..cend);
+                merged = span_lv <= last.lv && last.try_extend(start, &op, cstart..cend);
             }
         }
         if !merged {
@@ -457,17 +466,7 @@ impl OpLog {
     /// The common case of typing: the new events continue the last run of the same agent in
     /// every record. Returns false (changing nothing) when they do not.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
-    fn try_extend_last(
-        &mut self,
-        agent: AgentId,
-        parents: &[LV],
-        kind: OpKind,
-        pos: usize,
-        len: usize,
-        fwd: bool,
-        content: &str,
-    ) -> bool {
+    fn try_extend_last(&mut self, agent: AgentId, parents: &[LV], new: &NewOp) -> bool {
         let start = match self.graph.last() {
             Some(g) => g.end,
             None => return false,
@@ -482,10 +481,11 @@ impl OpLog {
             return false;
         }
         let cstart = self.ins_content.len();
-        if !op.try_extend(start, kind, pos, len, fwd, cstart..cstart + content.len()) {
+        if !op.try_extend(start, new, cstart..cstart + new.content.len()) {
             return false;
         }
-        self.ins_content.push_str(content);
+        self.ins_content.push_str(new.content);
+        let len = new.len;
         span.len += len;
         self.graph.last_mut().unwrap().end += len;
         if let Some(r) = self.agents[agent.0 as usize].runs.last_mut() {
@@ -793,7 +793,17 @@ impl OpLog {
             return Ok(self.len()..self.len());
         }
         let parents = self.reduce(parents);
-        Ok(self.push_run(agent, parents.as_slice(), OpKind::Ins, pos, n, true, text))
+        Ok(self.push_run(
+            agent,
+            parents.as_slice(),
+            NewOp {
+                kind: OpKind::Ins,
+                pos,
+                len: n,
+                fwd: true,
+                content: text,
+            },
+        ))
     }
 
     /// Records a delete of `range` (chars at the version `parents`) made by `agent`.
@@ -817,11 +827,13 @@ impl OpLog {
         Ok(self.push_run(
             agent,
             parents.as_slice(),
-            OpKind::Del,
-            range.start,
-            range.len(),
-            true,
-            "",
+            NewOp {
+                kind: OpKind::Del,
+                pos: range.start,
+                len: range.len(),
+                fwd: true,
+                content: "",
+            },
         ))
     }
 }
@@ -853,11 +865,13 @@ mod tests {
             log.push_run(
                 a,
                 parents.as_slice(),
-                OpKind::Ins,
-                0,
-                1 + (next() % 3) as usize,
-                true,
-                "xyz",
+                NewOp {
+                    kind: OpKind::Ins,
+                    pos: 0,
+                    len: 1 + (next() % 3) as usize,
+                    fwd: true,
+                    content: "xyz",
+                },
             );
         }
         log
