@@ -78,6 +78,9 @@ pub struct ReadParams {
     /// Line after the last one to return (exclusive).
     #[serde(default)]
     pub end_line: Option<u64>,
+    /// Read the file as it was at this version (one returned by an earlier call) instead of now.
+    #[serde(default)]
+    pub version: Option<RemoteVersion>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -546,12 +549,32 @@ fn list(ws: &mut Workspace, ctx: &Context, p: ListParams) -> Result<Value, ApiEr
 
 fn read(ws: &mut Workspace, p: ReadParams) -> Result<Value, ApiError> {
     let (rel, f) = text_file(ws, &p.path)?;
-    let text: Rope = ws.text(f).unwrap_or_default();
-    let tf = ws.text_file(f).expect("checked");
-    let version: RemoteVersion = match tf.doc.built() {
-        Some(d) => d.remote_version(d.version()),
-        None => BTreeMap::new(),
+    let (text, version): (Rope, RemoteVersion) = match &p.version {
+        // Time travel: the text at a version the agent saw earlier.
+        Some(rv) => {
+            let doc = &ws.text_file(f).expect("checked").doc;
+            let v = doc.frontier_of(rv).map_err(|e| {
+                ApiError::new(
+                    UNKNOWN_VERSION,
+                    format!("`{rel}` has no version {rv:?}: {e}"),
+                )
+            })?;
+            let text = doc
+                .checkout(&v)
+                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?;
+            (text, rv.clone())
+        }
+        None => {
+            let text: Rope = ws.text(f).unwrap_or_default();
+            let tf = ws.text_file(f).expect("checked");
+            let version = match tf.doc.built() {
+                Some(d) => d.remote_version(d.version()),
+                None => BTreeMap::new(),
+            };
+            (text, version)
+        }
     };
+    let tf = ws.text_file(f).expect("checked");
     let total = pos::line_count(&text) as u64;
     let mut out = json!({
         "path": rel,
@@ -613,8 +636,48 @@ mod tests {
             path: "f.txt".into(),
             start_line: None,
             end_line: None,
+            version: None,
         };
         super::read(ws, p).unwrap()
+    }
+
+    /// A read at an earlier version gives the text as it was then; an unknown version is an
+    /// error that changes nothing.
+    #[test]
+    fn reads_at_past_versions() {
+        let (_d, mut ws) = ws_with("abc def ghi");
+        let mut st = AgentState::new("t", ChangeFeed::new(16));
+        let v0 = read(&mut ws);
+        let r = call(
+            &mut st,
+            &mut ws,
+            json!({"path": "f.txt", "version": v0["version"], "edits": [{"offsets": [0, 3], "text": "XYZ"}]}),
+        )
+        .unwrap();
+        let v1 = r["version"].clone();
+        call(
+            &mut st,
+            &mut ws,
+            json!({"path": "f.txt", "version": v1, "edits": [{"offsets": [4, 7], "text": "uvw"}]}),
+        )
+        .unwrap();
+        let at = |ws: &mut Workspace, v: &Value| {
+            super::read(
+                ws,
+                ReadParams {
+                    path: "f.txt".into(),
+                    start_line: None,
+                    end_line: None,
+                    version: Some(serde_json::from_value(v.clone()).unwrap()),
+                },
+            )
+        };
+        assert_eq!(at(&mut ws, &v0["version"]).unwrap()["text"], "abc def ghi");
+        assert_eq!(at(&mut ws, &v1).unwrap()["text"], "XYZ def ghi");
+        assert_eq!(read(&mut ws)["text"], "XYZ uvw ghi");
+        let err = at(&mut ws, &json!({"nobody": 7})).unwrap_err();
+        assert_eq!(err.code, UNKNOWN_VERSION);
+        assert_eq!(read(&mut ws)["text"], "XYZ uvw ghi");
     }
 
     fn slice(text: &str, r: &Value) -> String {
