@@ -39,6 +39,15 @@ fn action(n: usize) -> impl Strategy<Value = Action> {
     ]
 }
 
+/// Applies an `Action::Edit` at fractions of the replica's current length.
+fn edit(d: &mut Document, agent: engine::AgentId, pos: u16, del: u8, text: &[usize]) {
+    let len = d.len_chars();
+    let pos = (pos as usize * (len + 1)) >> 16;
+    let del = (del as usize).min(len - pos);
+    let text: String = text.iter().map(|i| PIECES[*i]).collect();
+    d.replace(agent, pos..pos + del, &text).unwrap();
+}
+
 fn shuffled(mut evs: Vec<RemoteEvent>, seed: u64, dup: bool) -> Vec<RemoteEvent> {
     let mut s = seed | 1;
     let mut next = || {
@@ -68,12 +77,7 @@ fn run(n: usize, actions: &[Action]) -> Result<(), TestCaseError> {
     for a in actions {
         match a {
             Action::Edit { r, pos, del, text } => {
-                let d = &mut reps[*r];
-                let len = d.len_chars();
-                let pos = (*pos as usize * (len + 1)) >> 16;
-                let del = (*del as usize).min(len - pos);
-                let text: String = text.iter().map(|i| PIECES[*i]).collect();
-                d.replace(agents[*r], pos..pos + del, &text).unwrap();
+                edit(&mut reps[*r], agents[*r], *pos, *del, text);
             }
             Action::Sync {
                 from,
@@ -161,12 +165,7 @@ proptest! {
         for a in &actions {
             match a {
                 Action::Edit { r, pos, del, text } => {
-                    let d = &mut reps[*r];
-                    let len = d.len_chars();
-                    let pos = (*pos as usize * (len + 1)) >> 16;
-                    let del = (*del as usize).min(len - pos);
-                    let text: String = text.iter().map(|i| PIECES[*i]).collect();
-                    d.replace(agents[*r], pos..pos + del, &text).unwrap();
+                    edit(&mut reps[*r], agents[*r], *pos, *del, text);
                 }
                 Action::Sync { from, to, .. } | Action::SyncEncoded { from, to } => {
                     if from != to {

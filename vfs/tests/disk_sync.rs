@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vfs::diff::TextEdit;
 use vfs::disk::{Debounce, NotifyWatcher};
 use vfs::load::{IgnoreFilter, LoadOptions, NotTextReason};
-use vfs::{FileState, SnapContent, Workspace, WorkspaceOptions};
+use vfs::{FileId, FileState, SnapContent, Workspace, WorkspaceOptions};
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
@@ -42,6 +42,20 @@ fn settle(ws: &mut Workspace, w: &mut NotifyWatcher, mut done: impl FnMut(&mut W
     }
     // Drain whatever else is pending (e.g. our own writes).
     while ws.poll_disk(w, Duration::from_millis(150)).is_some() {}
+}
+
+/// An insert by the agent "agent" at the document's current version.
+fn agent_insert(ws: &mut Workspace, f: FileId, at: usize, text: &str) {
+    ws.edit(
+        f,
+        "agent",
+        None,
+        &[TextEdit {
+            range: at..at,
+            text: text.into(),
+        }],
+    )
+    .unwrap();
 }
 
 fn text(ws: &mut Workspace, path: &str) -> String {
@@ -175,16 +189,7 @@ fn external_edit_while_agent_edits_keeps_both() {
     let mut w = watcher(&ws);
     let f = ws.lookup("a.txt").unwrap();
     // Agent types at the start of line 3 (not yet written to disk).
-    ws.edit(
-        f,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 12..12,
-            text: "AGENT ".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, f, 12, "AGENT ");
     // Meanwhile a tool rewrites the file from what it saw on disk.
     fs::write(ws.root().join("a.txt"), "line1 EXTERNAL\nline2\nline3\n").unwrap();
     settle(&mut ws, &mut w, |ws| text(ws, "a.txt").contains("EXTERNAL"));
@@ -246,27 +251,9 @@ fn git_checkout_while_editing() {
     assert!(ws.lookup("src/m5/f285.rs").is_some());
     // An agent edits a file the branch changes (another line) and one it does not touch.
     let changed = ws.lookup("src/m3/f3.rs").unwrap();
-    ws.edit(
-        changed,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 0..0,
-            text: "// agent\n".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, changed, 0, "// agent\n");
     let untouched = ws.lookup("src/m0/f200.rs").unwrap();
-    ws.edit(
-        untouched,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 0..0,
-            text: "// agent\n".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, untouched, 0, "// agent\n");
 
     git(r, &["checkout", "-q", "other"]);
     // An edit lands while the checkout's events are still being applied.
@@ -374,16 +361,7 @@ fn editor_save_via_temp_and_rename() {
     let mut ws = load(dir.path());
     let mut w = watcher(&ws);
     let f = ws.lookup("main.rs").unwrap();
-    ws.edit(
-        f,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 14..14,
-            text: "// end\n".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, f, 14, "// end\n");
     // VS Code / formatter style: write a temp file next to it, rename over the original.
     let tmp = ws.root().join(".main.rs.tmp.1234");
     fs::write(&tmp, "fn main() {\n    run();\n}\n").unwrap();
@@ -423,26 +401,8 @@ fn write_back_error_keeps_the_document() {
     let root = ws.root().to_path_buf();
     let x = ws.lookup("x.txt").unwrap();
     let y = ws.lookup("sub/y.txt").unwrap();
-    ws.edit(
-        x,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 0..0,
-            text: "edited ".into(),
-        }],
-    )
-    .unwrap();
-    ws.edit(
-        y,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 0..0,
-            text: "edited ".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, x, 0, "edited ");
+    agent_insert(&mut ws, y, 0, "edited ");
     // Make both writes fail even for root: the target is now a directory, and the parent
     // directory of the other file is now a regular file. (No watcher: the disk stays broken.)
     fs::remove_file(root.join("x.txt")).unwrap();
@@ -476,16 +436,7 @@ fn write_back_keeps_permissions() {
     fs::set_permissions(dir.path().join("run.sh"), fs::Permissions::from_mode(0o751)).unwrap();
     let mut ws = load(dir.path());
     let f = ws.lookup("run.sh").unwrap();
-    ws.edit(
-        f,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 0..0,
-            text: "#!/bin/sh\n".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, f, 0, "#!/bin/sh\n");
     assert_eq!(ws.flush().written, ["run.sh"]);
     let md = fs::metadata(ws.root().join("run.sh")).unwrap();
     assert_eq!(md.permissions().mode() & 0o777, 0o751);
@@ -505,16 +456,7 @@ fn delete_on_disk_keeps_unsaved_text_only() {
     let mut ws = load(dir.path());
     let mut w = watcher(&ws);
     let keep = ws.lookup("keep.txt").unwrap();
-    ws.edit(
-        keep,
-        "agent",
-        None,
-        &[TextEdit {
-            range: 0..0,
-            text: "typed ".into(),
-        }],
-    )
-    .unwrap();
+    agent_insert(&mut ws, keep, 0, "typed ");
     fs::remove_file(ws.root().join("keep.txt")).unwrap();
     fs::remove_file(ws.root().join("gone.txt")).unwrap();
     settle(&mut ws, &mut w, |ws| ws.lookup("gone.txt").is_none());
