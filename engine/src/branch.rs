@@ -230,12 +230,11 @@ impl Branch {
         }
     }
 
-    /// Brings this branch to include `to`.
+    /// Brings this branch to include `to` (`BeforeHorizon` for a version older than a
+    /// compacted log's horizon).
     pub fn merge(&mut self, oplog: &OpLog, to: &[usize]) -> Result<(), crate::error::VersionError> {
-        if !oplog.check_known(to) {
-            return Err(crate::error::VersionError::Unknown);
-        }
-        self.merge_with(oplog, to, |_| {})
+        let to = oplog.internal(to)?;
+        self.merge_with(oplog, to.as_slice(), |_| {})
             .map_err(|BadEvent(lv)| crate::error::VersionError::InvalidEvent(lv))
     }
 }

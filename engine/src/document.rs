@@ -193,9 +193,9 @@ pub const MAX_PENDING_EVENTS: usize = 1 << 20;
 /// A document: event log + live text at the newest version.
 #[derive(Clone, Debug, Default)]
 pub struct Document {
-    oplog: OpLog,
-    branch: Branch,
-    pending: Vec<RemoteEvent>,
+    pub(crate) oplog: OpLog,
+    pub(crate) branch: Branch,
+    pub(crate) pending: Vec<RemoteEvent>,
 }
 
 impl Document {
@@ -218,8 +218,10 @@ impl Document {
     /// Materialises an event log (validating every event).
     pub fn from_oplog(oplog: OpLog) -> Result<Self, VersionError> {
         let mut branch = Branch::at_root(&oplog);
-        let v = oplog.version().clone();
-        branch.merge(&oplog, v.as_slice())?;
+        let v = oplog.version.clone();
+        branch
+            .merge_with(&oplog, v.as_slice(), |_| {})
+            .map_err(|BadEvent(lv)| VersionError::InvalidEvent(lv))?;
         Ok(Document {
             oplog,
             branch,
@@ -261,8 +263,9 @@ impl Document {
         self.branch.to_rope()
     }
 
+    /// The newest version (the horizon when no event is kept after it).
     pub fn version(&self) -> &Frontier {
-        self.branch.version()
+        self.oplog.version()
     }
 
     // ------------------------------------------------------------ local edits
@@ -369,13 +372,14 @@ impl Document {
         edits: &[Edit],
     ) -> Result<EditOutcome, EditError> {
         self.check_local(agent)?;
-        if !self.oplog.check_known(base.as_slice()) {
-            return Err(EditError::UnknownVersion);
-        }
+        let base = self.oplog.internal_for_edit(base.as_slice())?;
         let base = self.oplog.reduce(base.as_slice());
         let next = self.oplog.next_seq(agent);
-        if next > 0 {
-            let last = self.oplog.id_to_lv(agent, next - 1).unwrap();
+        // (A compacted previous edit is in every version that includes the horizon.)
+        if let Some(last) = next
+            .checked_sub(1)
+            .and_then(|s| self.oplog.id_to_lv(agent, s))
+        {
             if !self.oplog.version_contains(base.as_slice(), last) {
                 return Err(EditError::AgentNotInBase);
             }
@@ -419,7 +423,7 @@ impl Document {
             }
         }
         let mut applied = Vec::new();
-        let to = self.oplog.version().clone();
+        let to = self.oplog.version.clone();
         match self.branch.merge_with(&self.oplog, to.as_slice(), |e| {
             applied.push(XfOp::from_emit(e))
         }) {
@@ -449,7 +453,7 @@ impl Document {
         let mut report = ApplyReport::default();
         let res = self.add_remote_events(events, &mut report);
         let res = res.and_then(|()| {
-            let to = self.oplog.version().clone();
+            let to = self.oplog.version.clone();
             let mut applied = Vec::new();
             self.branch
                 .merge_with(&self.oplog, to.as_slice(), |e| {
@@ -558,10 +562,23 @@ impl Document {
         if ev.seq.checked_add(n as u64).is_none() {
             return Err(RemoteError::Malformed("seq overflow".into()));
         }
-        let next = self
-            .oplog
-            .find_agent(&ev.agent)
-            .map_or(0, |a| self.oplog.next_seq(a));
+        let known_agent = self.oplog.find_agent(&ev.agent);
+        let floor = known_agent.map_or(0, |a| self.oplog.agents[a.0 as usize].floor);
+        let next = known_agent.map_or(0, |a| self.oplog.next_seq(a));
+        // Compacted events: known by id only (their content is gone), so duplicates.
+        let trimmed;
+        let ev = if ev.seq < floor {
+            let c = ((floor - ev.seq) as usize).min(n);
+            report.duplicate_events += c;
+            if c == n {
+                return Ok(true);
+            }
+            trimmed = ev.skip(c);
+            &trimmed
+        } else {
+            ev
+        };
+        let n = ev.len();
         let ev = if ev.seq < next {
             let known = ((next - ev.seq) as usize).min(n);
             if !self.matches_known(ev, known) {
@@ -579,11 +596,28 @@ impl Document {
             ev.clone()
         };
         let mut parents: SmallVec<[LV; 2]> = SmallVec::new();
+        let mut compacted: Vec<(AgentId, u64)> = Vec::new();
         for p in &ev.parents {
             match self.resolve(p) {
                 Some(lv) => parents.push(lv),
-                None => return Ok(false),
+                None => match self.oplog.find_agent(&p.agent) {
+                    Some(a) if self.oplog.is_compacted_id(a, p.seq) => compacted.push((a, p.seq)),
+                    _ => return Ok(false),
+                },
             }
+        }
+        // Compacted parents are ancestors of every kept event; with no kept parent they must
+        // name the whole horizon (which the root stands for), else the event was made
+        // concurrently with compacted history.
+        if parents.is_empty()
+            && self.oplog.is_compacted()
+            && !self.oplog.horizon_ids.iter().all(|h| compacted.contains(h))
+        {
+            return Err(RemoteError::BeforeHorizon {
+                agent: ev.agent.clone(),
+                seq: ev.seq,
+                horizon: self.oplog.horizon_version(),
+            });
         }
         if ev.seq > next {
             return Err(RemoteError::SeqGap {
@@ -594,8 +628,12 @@ impl Document {
         }
         let parents = self.oplog.reduce(&parents);
         let agent = self.oplog.agent(&ev.agent);
-        if ev.seq > 0 {
-            let prev = self.oplog.id_to_lv(agent, ev.seq - 1).unwrap();
+        // (A compacted previous event is in the history of every event accepted here.)
+        if let Some(prev) = ev
+            .seq
+            .checked_sub(1)
+            .and_then(|s| self.oplog.id_to_lv(agent, s))
+        {
             if !self.oplog.version_contains(parents.as_slice(), prev) {
                 return Err(RemoteError::NotAfterOwnPrevious {
                     agent: ev.agent.clone(),
@@ -696,7 +734,21 @@ impl Document {
         true
     }
 
-    fn ids_of(&self, lvs: &[LV]) -> Vec<RemoteId> {
+    /// Wire ids of an internal frontier (the root of a compacted log: the horizon's ids).
+    pub(crate) fn ids_of(&self, lvs: &[LV]) -> Vec<RemoteId> {
+        if lvs.is_empty() && self.oplog.is_compacted() {
+            let mut v: Vec<RemoteId> = self
+                .oplog
+                .horizon_ids
+                .iter()
+                .map(|(a, seq)| RemoteId {
+                    agent: self.oplog.agent_name(*a).to_string(),
+                    seq: *seq,
+                })
+                .collect();
+            v.sort();
+            return v;
+        }
         let mut v: Vec<RemoteId> = lvs
             .iter()
             .map(|lv| {
@@ -711,7 +763,9 @@ impl Document {
         v
     }
 
-    /// Every event not in `have`, in causal order, as runs.
+    /// Every event not in `have`, in causal order, as runs. On a compacted document, a `have`
+    /// that lacks the horizon gets only the kept events (whose parents it lacks);
+    /// [`Document::try_events_since`] refuses it instead.
     pub fn events_since(&self, have: &RemoteVersion) -> Vec<RemoteEvent> {
         let mut ranges: Vec<Range<LV>> = Vec::new();
         for ad in &self.oplog.agents {
@@ -736,7 +790,7 @@ impl Document {
     /// Every event in the log, in causal order, as runs.
     pub fn all_events(&self) -> Vec<RemoteEvent> {
         let mut out = Vec::new();
-        self.export(0..self.oplog.len(), &mut out);
+        self.export(self.oplog.first..self.oplog.len(), &mut out);
         out
     }
 
@@ -786,9 +840,11 @@ impl Document {
 
     // ------------------------------------------------------------ versions
 
-    /// The wire form (agent -> highest seq) of a version.
+    /// The wire form (agent -> highest seq) of a version. On a compacted document, a frontier
+    /// that does not include the horizon (stale local versions from before the compaction) is
+    /// answered as the horizon; check with [`Document::includes_horizon`].
     pub fn remote_version(&self, v: &Frontier) -> RemoteVersion {
-        let mut out = RemoteVersion::new();
+        let mut out = self.oplog.horizon_version();
         if v == self.oplog.version() {
             for ad in &self.oplog.agents {
                 let n = ad.next_seq();
@@ -798,6 +854,7 @@ impl Document {
             }
             return out;
         }
+        let v = self.oplog.internal(v.as_slice()).unwrap_or_default();
         let (_, hist) = self.oplog.diff(&[], v.as_slice());
         for r in hist {
             let mut at = r.start;
@@ -815,7 +872,7 @@ impl Document {
         out
     }
 
-    /// The version named by a wire version.
+    /// The version named by a wire version. `BeforeHorizon` when it lacks a compacted horizon.
     pub fn frontier_of(&self, rv: &RemoteVersion) -> Result<Frontier, VersionError> {
         let mut lvs = Vec::with_capacity(rv.len());
         for (name, seq) in rv {
@@ -823,8 +880,14 @@ impl Document {
                 agent: name.clone(),
                 seq: *seq,
             });
+            let compacted = || {
+                self.oplog
+                    .find_agent(name)
+                    .is_some_and(|a| self.oplog.is_compacted_id(a, *seq))
+            };
             match lv {
                 Some(lv) => lvs.push(lv),
+                None if compacted() => {}
                 None => {
                     return Err(VersionError::UnknownRemote {
                         agent: name.clone(),
@@ -832,6 +895,9 @@ impl Document {
                     })
                 }
             }
+        }
+        if !self.remote_includes_horizon(rv) {
+            return Err(self.oplog.before_horizon());
         }
         let f = self.oplog.reduce(&lvs);
         // Agents are causally chained, so the version is closed unless some agent's next event
@@ -844,32 +910,45 @@ impl Document {
                 }
             }
         }
-        Ok(f)
+        Ok(self.oplog.external(f))
     }
 
-    /// The wire ids of a frontier.
+    /// The wire ids of a frontier. On a compacted document a frontier that does not include
+    /// the horizon is answered as the horizon (see [`Document::includes_horizon`]).
     pub fn frontier_ids(&self, v: &Frontier) -> Vec<RemoteId> {
+        let v = self.oplog.internal(v.as_slice()).unwrap_or_default();
         self.ids_of(v.as_slice())
     }
 
-    /// The frontier named by wire ids.
+    /// The frontier named by wire ids. `BeforeHorizon` when they name a version that lacks a
+    /// compacted horizon.
     pub fn frontier_from_ids(&self, ids: &[RemoteId]) -> Result<Frontier, VersionError> {
         let mut lvs = Vec::with_capacity(ids.len());
+        let mut compacted = Vec::new();
         for id in ids {
-            lvs.push(
-                self.resolve(id)
-                    .ok_or_else(|| VersionError::UnknownRemote {
-                        agent: id.agent.clone(),
-                        seq: id.seq,
-                    })?,
-            );
+            match self.resolve(id) {
+                Some(lv) => lvs.push(lv),
+                None => match self.oplog.find_agent(&id.agent) {
+                    Some(a) if self.oplog.is_compacted_id(a, id.seq) => compacted.push((a, id.seq)),
+                    _ => {
+                        return Err(VersionError::UnknownRemote {
+                            agent: id.agent.clone(),
+                            seq: id.seq,
+                        })
+                    }
+                },
+            }
         }
-        Ok(self.oplog.reduce(&lvs))
+        if lvs.is_empty() && !self.oplog.horizon_ids.iter().all(|h| compacted.contains(h)) {
+            return Err(self.oplog.before_horizon());
+        }
+        Ok(self.oplog.external(self.oplog.reduce(&lvs)))
     }
 
     // ------------------------------------------------------------ time travel and transform
 
-    /// The text at any version of the log.
+    /// The text at any version of the log (`BeforeHorizon` for one older than a compaction
+    /// horizon).
     pub fn checkout(&self, v: &Frontier) -> Result<Rope, VersionError> {
         self.oplog.checkout(v)
     }
@@ -938,23 +1017,24 @@ fn expand(ev: &RemoteEvent) -> Box<dyn Iterator<Item = (bool, usize, Option<char
 impl OpLog {
     /// The text at version `v`.
     pub fn checkout(&self, v: &Frontier) -> Result<Rope, VersionError> {
+        let v = self.internal(v.as_slice())?;
         let mut b = Branch::at_root(self);
-        b.merge(self, v.as_slice())?;
+        b.merge_with(self, v.as_slice(), |_| {})
+            .map_err(|BadEvent(lv)| VersionError::InvalidEvent(lv))?;
         Ok(b.text().clone())
     }
 
     /// The text at the newest version.
     pub fn checkout_tip(&self) -> Result<Rope, VersionError> {
-        self.checkout(&self.version.clone())
+        self.checkout(&self.version().clone())
     }
 
     /// The positional edits that take a document at `from` to `from ∪ to`.
     pub fn transform(&self, from: &Frontier, to: &Frontier) -> Result<Vec<XfOp>, VersionError> {
-        if !self.check_known(from.as_slice()) || !self.check_known(to.as_slice()) {
-            return Err(VersionError::Unknown);
-        }
+        let from = self.internal(from.as_slice())?;
+        let to = self.internal(to.as_slice())?;
         let mut out = Vec::new();
-        walker::transform(self, from, None, to.as_slice(), &mut |e| {
+        walker::transform(self, &from, None, to.as_slice(), &mut |e| {
             out.push(XfOp::from_emit(&e))
         })
         .map_err(|BadEvent(lv)| VersionError::InvalidEvent(lv))?;

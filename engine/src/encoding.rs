@@ -14,7 +14,11 @@
 //! - per run: agent index; parents (0 = "the previous run's last event", else count+1 and per
 //!   parent an internal back-reference or an external (agent, seq) id); op tag and length;
 //!   position as a zig-zag delta from where the previous run ended;
-//! - the inserted text, concatenated.
+//! - the inserted text, concatenated;
+//! - the base text's id (length in chars, crc32) and, for whole logs, the base text;
+//! - flag bit 1 (compacted whole logs only): a horizon column: the first kept local version,
+//!   the original base text's id, every agent with a seq floor (name, floor) and the horizon's
+//!   events (agent, seq, local version). Events whose parents are the horizon name its ids.
 //!
 //! Decoding checks every count, index and reference and the checksum, and rejects truncated or
 //! corrupt input with a [`DecodeError`]; it never panics. Positions are checked when the events
@@ -27,6 +31,7 @@ use smallvec::SmallVec;
 
 use crate::document::{Document, RemoteEvent, RemoteId, RemoteOp, RemoteVersion};
 use crate::error::DecodeError;
+use crate::frontier::Frontier;
 use crate::oplog::{AgentId, NewOp, OpKind, OpLog};
 
 const MAGIC: &[u8; 8] = b"DSPACE\x00\x01";
@@ -106,7 +111,7 @@ const TAG_DEL_BACK: u64 = 2;
 
 /// Identifies a base text (its length in chars and a checksum): chunks of events only make
 /// sense to a replica whose log starts from the same base.
-fn base_id(base: &ropey::Rope) -> (u64, u64) {
+pub(crate) fn base_id(base: &ropey::Rope) -> (u64, u64) {
     let mut h = crc32fast::Hasher::new();
     for c in base.chunks() {
         h.update(c.as_bytes());
@@ -127,6 +132,42 @@ pub struct Chunk {
 /// Encodes event runs (in causal order) for a log with base text `base`; `with_base` also
 /// stores the base text itself.
 pub fn encode_events(events: &[RemoteEvent], base: &ropey::Rope, with_base: bool) -> Vec<u8> {
+    encode_inner(events, base_id(base), with_base.then_some(base), None)
+}
+
+/// The horizon column of a compacted log (see the module docs).
+fn horizon_column(oplog: &OpLog) -> Vec<u8> {
+    let mut col = Vec::new();
+    put_uvar(&mut col, oplog.first as u64);
+    let origin = oplog.origin_id.unwrap_or_else(|| base_id(&oplog.base));
+    put_uvar(&mut col, origin.0);
+    put_uvar(&mut col, origin.1);
+    let floored: Vec<usize> = (0..oplog.agents.len())
+        .filter(|i| oplog.agents[*i].floor > 0)
+        .collect();
+    put_uvar(&mut col, floored.len() as u64);
+    for i in &floored {
+        let a = &oplog.agents[*i];
+        put_uvar(&mut col, a.name.len() as u64);
+        col.extend_from_slice(a.name.as_bytes());
+        put_uvar(&mut col, a.floor);
+    }
+    put_uvar(&mut col, oplog.horizon_ids.len() as u64);
+    for ((agent, seq), lv) in oplog.horizon_ids.iter().zip(oplog.horizon.as_slice()) {
+        let idx = floored.partition_point(|i| *i < agent.0 as usize);
+        put_uvar(&mut col, idx as u64);
+        put_uvar(&mut col, *seq);
+        put_uvar(&mut col, *lv as u64);
+    }
+    col
+}
+
+fn encode_inner(
+    events: &[RemoteEvent],
+    (base_chars, base_crc): (u64, u64),
+    base: Option<&ropey::Rope>,
+    horizon: Option<Vec<u8>>,
+) -> Vec<u8> {
     // Agents, in order of first appearance, with the first seq each has here.
     let mut agent_idx: HashMap<&str, u64> = HashMap::new();
     let mut agents: Vec<(&str, u64)> = Vec::new();
@@ -215,18 +256,17 @@ pub fn encode_events(events: &[RemoteEvent], base: &ropey::Rope, with_base: bool
     }
     let mut col_count = Vec::new();
     put_uvar(&mut col_count, events.len() as u64);
-    let (base_chars, base_crc) = base_id(base);
     let mut col_base = Vec::new();
     put_uvar(&mut col_base, base_chars);
     put_uvar(&mut col_base, base_crc);
-    if with_base {
+    if let Some(base) = base {
         for c in base.chunks() {
             col_base.extend_from_slice(c.as_bytes());
         }
     }
 
     let mut payload = Vec::new();
-    for col in [
+    let mut cols: Vec<&[u8]> = vec![
         &col_count,
         &col_agents,
         &col_agent,
@@ -235,7 +275,11 @@ pub fn encode_events(events: &[RemoteEvent], base: &ropey::Rope, with_base: bool
         &col_pos,
         content.as_bytes(),
         &col_base,
-    ] {
+    ];
+    if let Some(h) = &horizon {
+        cols.push(h);
+    }
+    for col in cols {
         put_uvar(&mut payload, col.len() as u64);
         payload.extend_from_slice(col);
     }
@@ -245,7 +289,11 @@ pub fn encode_events(events: &[RemoteEvent], base: &ropey::Rope, with_base: bool
     let mut out = Vec::with_capacity(compressed.len() + 24);
     out.extend_from_slice(MAGIC);
     put_uvar(&mut out, FORMAT_VERSION);
-    put_uvar(&mut out, with_base as u64); // flags: bit 0 = base text included
+    // flags: bit 0 = base text included, bit 1 = horizon column (compacted log)
+    put_uvar(
+        &mut out,
+        base.is_some() as u64 | (horizon.is_some() as u64) << 1,
+    );
     put_uvar(&mut out, payload.len() as u64);
     out.extend_from_slice(&compressed);
     let crc = crc32fast::hash(&out);
@@ -280,7 +328,7 @@ fn open(bytes: &[u8]) -> Result<(u64, Vec<u8>), DecodeError> {
         ));
     }
     let flags = r.uvar()?;
-    if flags > 1 {
+    if !matches!(flags, 0 | 1 | 3) {
         return Err(DecodeError::Corrupt("unknown flags"));
     }
     let payload_len = r.uvar()?;
@@ -340,6 +388,9 @@ fn parse<'a>(
     let mut col_pos = p.column()?;
     let content_col = p.column()?;
     let mut col_base = p.column()?;
+    if flags & 2 != 0 {
+        p.column()?; // the horizon column: see parse_horizon
+    }
     if !p.done() {
         return Err(DecodeError::Corrupt("trailing data"));
     }
@@ -603,27 +654,120 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Chunk, DecodeError> {
     })
 }
 
+/// A compacted log's horizon, as stored.
+struct HorizonInfo<'a> {
+    first: usize,
+    origin: (u64, u64),
+    floors: Vec<(&'a str, u64)>,
+    /// (index into `floors`, seq, local version)
+    events: Vec<(usize, u64, usize)>,
+}
+
+fn parse_horizon(flags: u64, payload: &[u8]) -> Result<Option<HorizonInfo<'_>>, DecodeError> {
+    if flags & 2 == 0 {
+        return Ok(None);
+    }
+    let mut p = Reader::new(payload);
+    for _ in 0..8 {
+        p.column()?;
+    }
+    let mut c = p.column()?;
+    let first = c.usize()?;
+    let origin = (c.uvar()?, c.uvar()?);
+    let n = c.usize()?;
+    if n > payload.len() {
+        return Err(DecodeError::Corrupt("counts larger than the data"));
+    }
+    let mut floors = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = c.usize()?;
+        let name = std::str::from_utf8(c.bytes(len)?)
+            .map_err(|_| DecodeError::Corrupt("agent name is not UTF-8"))?;
+        if name.is_empty() || name.len() > crate::oplog::MAX_AGENT_NAME {
+            return Err(DecodeError::Corrupt("agent name length"));
+        }
+        let floor = c.uvar()?;
+        if floor == 0 {
+            return Err(DecodeError::Corrupt("zero seq floor"));
+        }
+        floors.push((name, floor));
+    }
+    let k = c.usize()?;
+    if k == 0 || k > payload.len() || first == 0 {
+        return Err(DecodeError::Corrupt("bad horizon"));
+    }
+    let mut events = Vec::with_capacity(k);
+    for _ in 0..k {
+        let a = c.usize()?;
+        let seq = c.uvar()?;
+        let lv = c.usize()?;
+        if a >= floors.len() || seq >= floors[a].1 || lv >= first {
+            return Err(DecodeError::Corrupt("horizon event out of range"));
+        }
+        events.push((a, seq, lv));
+    }
+    if !c.done() {
+        return Err(DecodeError::Corrupt("trailing horizon data"));
+    }
+    Ok(Some(HorizonInfo {
+        first,
+        origin,
+        floors,
+        events,
+    }))
+}
+
 /// Decodes a whole log straight into an [`OpLog`] (structure checked; positions are checked
 /// when it is merged). Agents may be concurrent with themselves here (imported histories).
+/// Compacted logs come back compacted, with the same local versions.
 pub fn decode_oplog(bytes: &[u8]) -> Result<OpLog, DecodeError> {
     let (flags, payload) = open(bytes)?;
     if flags & 1 == 0 {
         return Err(DecodeError::Corrupt("a chunk of events, not a whole log"));
     }
-    let first_seqs = parse_first_seqs(&payload)?;
-    if first_seqs.iter().any(|s| *s != 0) {
-        return Err(DecodeError::Corrupt(
-            "a whole log starts every agent at seq 0",
-        ));
-    }
     let mut oplog = OpLog::new();
+    let hz = parse_horizon(flags, &payload)?;
+    // Horizon ids, sorted, for matching the parents of runs that start at the horizon.
+    let mut horizon_ids: Vec<(&str, u64)> = Vec::new();
+    if let Some(h) = &hz {
+        for (i, (name, floor)) in h.floors.iter().enumerate() {
+            let id = oplog.agent(name);
+            if id.0 as usize != i {
+                return Err(DecodeError::Corrupt("duplicate agent name"));
+            }
+            oplog.agents[i].floor = *floor;
+        }
+        let mut lvs: Vec<usize> = Vec::new();
+        for (a, seq, lv) in &h.events {
+            oplog.horizon_ids.push((AgentId(*a as u32), *seq));
+            horizon_ids.push((h.floors[*a].0, *seq));
+            lvs.push(*lv);
+        }
+        horizon_ids.sort_unstable();
+        horizon_ids.dedup();
+        oplog.horizon = Frontier::from_unsorted(&lvs);
+        if horizon_ids.len() != h.events.len() || oplog.horizon.len() != h.events.len() {
+            return Err(DecodeError::Corrupt("duplicate horizon events"));
+        }
+        oplog.first = h.first;
+        oplog.origin_id = Some(h.origin);
+    }
+    let first_seqs = parse_first_seqs(&payload)?;
+    let first = oplog.first;
     let mut ids: Vec<AgentId> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let d = parse(flags, &payload, |d, r| {
         if ids.is_empty() {
-            for (name, _) in &d.agents {
-                let id = oplog.agent(name);
-                if id.0 as usize != ids.len() {
+            for (i, (name, _)) in d.agents.iter().enumerate() {
+                if !seen.insert(name) {
                     return Err(DecodeError::Corrupt("duplicate agent name"));
+                }
+                let id = oplog.agent(name);
+                // A whole log starts every agent at its floor (0 unless compacted).
+                if first_seqs[i] != oplog.agents[id.0 as usize].floor {
+                    return Err(DecodeError::Corrupt(
+                        "a whole log starts every agent at its first seq",
+                    ));
                 }
                 ids.push(id);
             }
@@ -632,15 +776,30 @@ pub fn decode_oplog(bytes: &[u8]) -> Result<OpLog, DecodeError> {
             None => SmallVec::from_slice(&[oplog.len() - 1]),
             Some(ps) => {
                 let mut v = SmallVec::new();
+                let mut ext: Vec<(&str, u64)> = Vec::new();
                 for p in ps {
                     match p {
-                        ParentRef::Internal(idx) => v.push(*idx as usize),
-                        ParentRef::External { .. } => {
-                            return Err(DecodeError::Corrupt(
-                                "a whole log refers to outside events",
-                            ))
-                        }
+                        ParentRef::Internal(idx) => v.push(first + *idx as usize),
+                        ParentRef::External { agent, seq } => ext.push((
+                            match agent {
+                                ExtAgent::Index(i) => d.agents[*i].0,
+                                ExtAgent::Name(n) => n,
+                            },
+                            *seq,
+                        )),
                     }
+                }
+                if hz.is_some() {
+                    // The root of a compacted log is its horizon, named by its ids.
+                    ext.sort_unstable();
+                    ext.dedup();
+                    if v.is_empty() != (ext == horizon_ids) || (!v.is_empty() && !ext.is_empty()) {
+                        return Err(DecodeError::Corrupt(
+                            "a compacted log's runs start from its events or its horizon",
+                        ));
+                    }
+                } else if !ext.is_empty() {
+                    return Err(DecodeError::Corrupt("a whole log refers to outside events"));
                 }
                 v
             }
@@ -678,14 +837,36 @@ pub fn decode_oplog(bytes: &[u8]) -> Result<OpLog, DecodeError> {
 }
 
 impl Document {
-    /// Encodes the whole event log, base text included.
+    /// Encodes the whole event log, base text included (and, for a compacted log, its
+    /// horizon: decoding gives the same compacted document back).
     pub fn encode(&self) -> Vec<u8> {
-        encode_events(&self.all_events(), self.oplog().base(), true)
+        let oplog = self.oplog();
+        let horizon = oplog.is_compacted().then(|| horizon_column(oplog));
+        encode_inner(
+            &self.all_events(),
+            base_id(&oplog.base),
+            Some(&oplog.base),
+            horizon,
+        )
     }
 
-    /// Encodes the events not in `have`.
+    /// The identity of the text this document's history starts from (kept through
+    /// compaction): encoded chunks carry it and apply only to documents with the same.
+    fn origin_id(&self) -> (u64, u64) {
+        let oplog = self.oplog();
+        oplog.origin_id.unwrap_or_else(|| base_id(&oplog.base))
+    }
+
+    /// Encodes the events not in `have` (see [`Document::events_since`]).
     pub fn encode_since(&self, have: &RemoteVersion) -> Vec<u8> {
-        encode_events(&self.events_since(have), self.oplog().base(), false)
+        encode_inner(&self.events_since(have), self.origin_id(), None, None)
+    }
+
+    /// [`Document::encode_since`] that refuses a `have` older than the horizon
+    /// (`VersionError::BeforeHorizon`, resync needed).
+    pub fn try_encode_since(&self, have: &RemoteVersion) -> Result<Vec<u8>, crate::VersionError> {
+        let events = self.try_events_since(have)?;
+        Ok(encode_inner(&events, self.origin_id(), None, None))
     }
 
     /// Decodes a whole log and materialises its text. Every event is validated.
@@ -702,7 +883,7 @@ impl Document {
     ) -> Result<crate::ApplyReport, crate::RemoteError> {
         let chunk =
             decode_chunk(bytes).map_err(|e| crate::RemoteError::Malformed(e.to_string()))?;
-        if chunk.base_id != base_id(self.oplog().base()) {
+        if chunk.base_id != self.origin_id() {
             return Err(crate::RemoteError::Malformed(
                 "the events are for a document with a different base text".into(),
             ));

@@ -1,8 +1,21 @@
 //! Typed errors. Every failing call leaves the document unchanged.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::frontier::LV;
+
+/// The horizon of a compacted document in wire form (agent -> highest compacted seq): the
+/// version a peer must have before it can sync with this document again ("resync needed").
+pub type Horizon = BTreeMap<String, u64>;
+
+fn fmt_horizon(f: &mut fmt::Formatter<'_>, h: &Horizon) -> fmt::Result {
+    write!(f, "history before the horizon {{")?;
+    for (i, (a, s)) in h.iter().enumerate() {
+        write!(f, "{}{a}:{s}", if i == 0 { "" } else { ", " })?;
+    }
+    write!(f, "}} was compacted; resync needed")
+}
 
 /// A local edit could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +40,8 @@ pub enum EditError {
     AgentNotInBase,
     /// Edits in one batch overlap or are not in sequence.
     InvalidEdit(String),
+    /// The base version does not include the horizon of a compacted document.
+    BeforeHorizon { horizon: Horizon },
 }
 
 impl fmt::Display for EditError {
@@ -45,6 +60,7 @@ impl fmt::Display for EditError {
                 "the base version lacks this agent's own previous edit; use a fresh agent id"
             ),
             EditError::InvalidEdit(s) => write!(f, "invalid edit: {s}"),
+            EditError::BeforeHorizon { horizon } => fmt_horizon(f, horizon),
         }
     }
 }
@@ -62,6 +78,12 @@ pub enum VersionError {
     NotClosed,
     /// An event in the log is invalid (its position is out of range at its parents' version).
     InvalidEvent(LV),
+    /// The version does not include the horizon of a compacted document: the history it needs
+    /// is gone ("resync needed": start again from the text at the horizon or later).
+    BeforeHorizon { horizon: Horizon },
+    /// Not a version the document can be compacted at: some later event does not descend from
+    /// it (see [`crate::Document::horizon_candidate`]).
+    NotCritical,
 }
 
 impl fmt::Display for VersionError {
@@ -75,6 +97,11 @@ impl fmt::Display for VersionError {
             VersionError::InvalidEvent(lv) => {
                 write!(f, "event {lv} is out of range at its parents' version")
             }
+            VersionError::BeforeHorizon { horizon } => fmt_horizon(f, horizon),
+            VersionError::NotCritical => write!(
+                f,
+                "not a critical version: some later event does not descend from it"
+            ),
         }
     }
 }
@@ -104,6 +131,13 @@ pub enum RemoteError {
     Conflict { agent: String, seq: u64 },
     /// Malformed event (empty run, bad agent name, too many pending events...).
     Malformed(String),
+    /// The event's parents do not include the horizon of this compacted document (it was made
+    /// concurrently with compacted history): the sender must resync.
+    BeforeHorizon {
+        agent: String,
+        seq: u64,
+        horizon: Horizon,
+    },
 }
 
 impl fmt::Display for RemoteError {
@@ -145,6 +179,14 @@ impl fmt::Display for RemoteError {
                 )
             }
             RemoteError::Malformed(s) => write!(f, "malformed event: {s}"),
+            RemoteError::BeforeHorizon {
+                agent,
+                seq,
+                horizon,
+            } => {
+                write!(f, "event {agent}:{seq}: ")?;
+                fmt_horizon(f, horizon)
+            }
         }
     }
 }

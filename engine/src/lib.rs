@@ -16,6 +16,7 @@
 //! Positions are Unicode scalar values (chars). Conversions to UTF-8/UTF-16 live elsewhere.
 
 mod branch;
+mod compact;
 mod document;
 pub mod encoding;
 mod error;
@@ -30,7 +31,7 @@ pub use document::{
     shift_pos, ApplyReport, Bias, Document, Edit, EditOutcome, RemoteEvent, RemoteId, RemoteOp,
     RemoteVersion, XfOp, MAX_PENDING_EVENTS,
 };
-pub use error::{DecodeError, EditError, RemoteError, VersionError};
+pub use error::{DecodeError, EditError, Horizon, RemoteError, VersionError};
 pub use frontier::{Frontier, LV};
 pub use oplog::{AgentId, OpKind, OpLog, MAX_AGENT_NAME};
 pub use ropey::Rope;

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use smallvec::SmallVec;
 
-use crate::error::EditError;
+use crate::error::{EditError, Horizon, VersionError};
 use crate::frontier::{Frontier, LV};
 
 /// A small interned id for an agent name, valid within one [`OpLog`].
@@ -30,13 +30,17 @@ pub(crate) struct SeqRun {
 #[derive(Clone, Debug)]
 pub(crate) struct AgentData {
     pub name: Box<str>,
-    /// Sorted by seq; seqs are contiguous from 0 (no gaps), local versions need not be.
+    /// Sorted by seq; seqs are contiguous from `floor` (no gaps), local versions need not be.
     pub runs: Vec<SeqRun>,
+    /// Seqs below this were compacted away (0 unless the log was compacted).
+    pub floor: u64,
 }
 
 impl AgentData {
     pub fn next_seq(&self) -> u64 {
-        self.runs.last().map_or(0, |r| r.seq + r.len as u64)
+        self.runs
+            .last()
+            .map_or(self.floor, |r| r.seq + r.len as u64)
     }
 }
 
@@ -168,6 +172,16 @@ pub struct OpLog {
     pub(crate) version: Frontier,
     /// The text at the root version (empty unless the log starts from a base text).
     pub(crate) base: ropey::Rope,
+    /// Compaction (see `compact.rs`): events `0..first` were compacted away; the internal root
+    /// version (empty frontier) then stands for `horizon`, a frontier of compacted LVs, whose
+    /// text is `base`. `first` is 0 and `horizon` root for a log never compacted.
+    pub(crate) first: LV,
+    pub(crate) horizon: Frontier,
+    /// Wire ids of `horizon`'s events.
+    pub(crate) horizon_ids: Vec<(AgentId, u64)>,
+    /// Identity (length, crc) of the original base text, kept through compaction so encoded
+    /// chunks from uncompacted replicas still match. None: that of `base`.
+    pub(crate) origin_id: Option<(u64, u64)>,
 }
 
 /// Longest accepted agent name, in bytes.
@@ -192,18 +206,94 @@ impl OpLog {
         &self.base
     }
 
-    /// Number of events (one per inserted or deleted char).
+    /// Number of events (one per inserted or deleted char), compacted ones included: the next
+    /// local version. Kept events are `first_lv()..len()`.
     pub fn len(&self) -> usize {
-        self.graph.last().map_or(0, |e| e.end)
+        self.graph.last().map_or(self.first, |e| e.end)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The newest version: every event in the log.
+    /// The newest version: every event in the log (the horizon when no event is kept after it).
     pub fn version(&self) -> &Frontier {
-        &self.version
+        if self.version.is_empty() {
+            &self.horizon
+        } else {
+            &self.version
+        }
+    }
+
+    /// The first local version still in the log (0 unless compacted). Graph queries
+    /// (`parents_of`, `version_contains`, `diff`, `reduce`, `lv_to_id`) need LVs from here on.
+    pub fn first_lv(&self) -> LV {
+        self.first
+    }
+
+    /// The compaction horizon as a frontier of (compacted) local versions: what the log's root
+    /// stands for. Root when never compacted.
+    pub fn horizon(&self) -> &Frontier {
+        &self.horizon
+    }
+
+    /// Was history compacted away?
+    pub fn is_compacted(&self) -> bool {
+        self.first > 0
+    }
+
+    /// The horizon in wire form: agent -> highest compacted seq (empty when never compacted).
+    pub fn horizon_version(&self) -> Horizon {
+        self.agents
+            .iter()
+            .filter(|a| a.floor > 0)
+            .map(|a| (a.name.to_string(), a.floor - 1))
+            .collect()
+    }
+
+    /// Was event (agent, seq) compacted away?
+    pub fn is_compacted_id(&self, agent: AgentId, seq: u64) -> bool {
+        self.agents
+            .get(agent.0 as usize)
+            .is_some_and(|a| seq < a.floor)
+    }
+
+    pub(crate) fn before_horizon(&self) -> VersionError {
+        VersionError::BeforeHorizon {
+            horizon: self.horizon_version(),
+        }
+    }
+
+    /// Turns a caller's version into the internal form: LVs below `first` are dropped (every
+    /// kept event descends from all of them) and the horizon itself becomes the root.
+    /// Errors: unknown LVs, or a version that does not include the horizon.
+    pub(crate) fn internal(&self, f: &[LV]) -> Result<Frontier, VersionError> {
+        if !self.check_known(f) {
+            return Err(VersionError::Unknown);
+        }
+        if self.first == 0 {
+            return Ok(Frontier::from_unsorted(f));
+        }
+        if f.iter().any(|v| *v >= self.first) {
+            let kept: SmallVec<[LV; 2]> = f.iter().copied().filter(|v| *v >= self.first).collect();
+            return Ok(Frontier::from_unsorted(&kept));
+        }
+        // A set of compacted events includes the horizon only if it names all of it (every
+        // compacted event is in the horizon's history, so none is after a horizon event).
+        if self.horizon.as_slice().iter().all(|h| f.contains(h)) {
+            Ok(Frontier::root())
+        } else {
+            Err(self.before_horizon())
+        }
+    }
+
+    /// The caller's form of an internal version (the root stands for the horizon).
+    pub(crate) fn external(&self, f: Frontier) -> Frontier {
+        if f.is_empty() {
+            self.horizon.clone()
+        } else {
+            f
+        }
     }
 
     /// Interns an agent name. Panics never; names longer than [`MAX_AGENT_NAME`] are truncated
@@ -216,6 +306,7 @@ impl OpLog {
         self.agents.push(AgentData {
             name: name.into(),
             runs: Vec::new(),
+            floor: 0,
         });
         self.agent_index.insert(name.into(), id);
         id
@@ -349,7 +440,7 @@ impl OpLog {
         })
     }
 
-    fn trim_run<'a>(&'a self, run: &'a OpRun, off: usize, len: usize) -> OpPiece<'a> {
+    pub(crate) fn trim_run<'a>(&'a self, run: &'a OpRun, off: usize, len: usize) -> OpPiece<'a> {
         let (pos, content) = match (run.kind, run.fwd) {
             (OpKind::Ins, _) => {
                 let s = &self.ins_content[run.content.clone()];
@@ -559,8 +650,7 @@ impl OpLog {
 
     fn tips(&self) -> Frontier {
         // An event is a tip if no later event names it as a parent (or follows it in a run).
-        let n = self.len();
-        if n == 0 {
+        if self.graph.is_empty() {
             return Frontier::root();
         }
         let mut has_child = HashMap::new();
@@ -755,6 +845,14 @@ impl OpLog {
         (only_a, only_b)
     }
 
+    /// [`OpLog::internal`] with the errors of an edit.
+    pub(crate) fn internal_for_edit(&self, f: &[LV]) -> Result<Frontier, EditError> {
+        self.internal(f).map_err(|e| match e {
+            VersionError::BeforeHorizon { horizon } => EditError::BeforeHorizon { horizon },
+            _ => EditError::UnknownVersion,
+        })
+    }
+
     /// Checks that `lvs` are all known events.
     pub(crate) fn check_known(&self, lvs: &[LV]) -> bool {
         lvs.iter().all(|v| *v < self.len())
@@ -785,14 +883,12 @@ impl OpLog {
         text: &str,
     ) -> Result<Range<LV>, EditError> {
         self.agent_ok(agent)?;
-        if !self.check_known(parents) {
-            return Err(EditError::UnknownVersion);
-        }
+        let parents = self.internal_for_edit(parents)?;
         let n = text.chars().count();
         if n == 0 {
             return Ok(self.len()..self.len());
         }
-        let parents = self.reduce(parents);
+        let parents = self.reduce(parents.as_slice());
         Ok(self.push_run(
             agent,
             parents.as_slice(),
@@ -814,16 +910,14 @@ impl OpLog {
         range: Range<usize>,
     ) -> Result<Range<LV>, EditError> {
         self.agent_ok(agent)?;
-        if !self.check_known(parents) {
-            return Err(EditError::UnknownVersion);
-        }
+        let parents = self.internal_for_edit(parents)?;
         if range.end < range.start {
             return Err(EditError::BadRange);
         }
         if range.is_empty() {
             return Ok(self.len()..self.len());
         }
-        let parents = self.reduce(parents);
+        let parents = self.reduce(parents.as_slice());
         Ok(self.push_run(
             agent,
             parents.as_slice(),
