@@ -937,8 +937,18 @@ mod tests {
             }],
         )
         .unwrap();
-        let bytes = d.encode();
-        let (flags, payload) = open(&bytes).unwrap();
+        fuzz_payload(&d.encode());
+        // A compacted log (horizon column, external parents, seq floors).
+        let mut c = d.clone();
+        c.compact(&Frontier::single(3)).unwrap();
+        let bytes = c.encode();
+        assert_eq!(open(&bytes).unwrap().0, 3);
+        fuzz_payload(&bytes);
+    }
+
+    /// Flips, overwrites and truncates payload bytes behind a valid checksum.
+    fn fuzz_payload(bytes: &[u8]) {
+        let (flags, payload) = open(bytes).unwrap();
         let mut seed = 0x2545F4914F6CDD1Du64;
         let mut accepted = 0;
         for i in 0..4000 {
