@@ -671,8 +671,20 @@ impl OpLog {
 
     // ---------------------------------------------------------------- graph queries
 
-    /// Does the version `frontier` include event `target`?
+    /// Does the version `frontier` include event `target`? On a compacted log a version that
+    /// includes the horizon includes every compacted event, and one that does not includes no
+    /// kept event (whether it includes a given compacted event is not known any more: false).
     pub fn version_contains(&self, frontier: &[LV], target: LV) -> bool {
+        if self.first == 0 {
+            return self.contains_internal(frontier, target);
+        }
+        match self.internal(frontier) {
+            Ok(f) => target < self.first || self.contains_internal(f.as_slice(), target),
+            Err(_) => false,
+        }
+    }
+
+    fn contains_internal(&self, frontier: &[LV], target: LV) -> bool {
         let mut heap: BinaryHeap<LV> = frontier.iter().copied().filter(|&v| v >= target).collect();
         while let Some(v) = heap.pop() {
             while heap.peek() == Some(&v) {
