@@ -237,7 +237,7 @@ fn peers_keep_syncing_across_the_horizon() {
         parents: c.horizon_ids(),
         ..late
     };
-    c.apply_remote(&[ok.clone()]).unwrap();
+    c.apply_remote(std::slice::from_ref(&ok)).unwrap();
     peer.apply_remote(&[ok]).unwrap();
     assert_eq!(c.text().to_string(), peer.text().to_string());
 }
@@ -293,7 +293,7 @@ fn corrupt_compacted_encodings_never_panic() {
         let mut b = bytes.clone();
         let at = (s as usize) % b.len();
         match i % 3 {
-            0 => b[at] ^= 1 << (s >> 40) % 8,
+            0 => b[at] ^= 1 << ((s >> 40) % 8),
             1 => b.truncate(at),
             _ => b[at] = (s >> 32) as u8,
         }

@@ -201,11 +201,11 @@ fn run(first: &[Action], second: &[Action], want: u64) -> Result<(), TestCaseErr
             let h = safe_horizon(&reps, &want);
             let unsafe_h = reps[0].horizon_candidate(&want);
             let mut c2 = reps[0].compacted(&unsafe_h).unwrap();
-            for p in 1..N {
+            for p in &reps[1..] {
                 let text = c2.to_rope();
                 let v = c2.version().clone();
                 let have = c2.remote_version(&v);
-                match c2.apply_remote(&reps[p].events_since(&have)) {
+                match c2.apply_remote(&p.events_since(&have)) {
                     Ok(_) => {}
                     Err(RemoteError::BeforeHorizon { .. }) => {
                         prop_assert_eq!(c2.to_rope(), text);
