@@ -899,6 +899,12 @@ impl Document {
         if !self.remote_includes_horizon(rv) {
             return Err(self.oplog.before_horizon());
         }
+        // Including the horizon means including every compacted event.
+        for ad in &self.oplog.agents {
+            if ad.floor > 0 && rv.get(&*ad.name).is_none_or(|s| *s + 1 < ad.floor) {
+                return Err(VersionError::NotClosed);
+            }
+        }
         let f = self.oplog.reduce(&lvs);
         // Agents are causally chained, so the version is closed unless some agent's next event
         // after the one named (or its first event, when it is not named) is in the history.

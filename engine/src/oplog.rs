@@ -369,7 +369,8 @@ impl OpLog {
         self.assignments[self.assign_idx(lv)]
     }
 
-    /// (agent, seq) of an event.
+    /// (agent, seq) of an event (`lv` from [`OpLog::first_lv`] on: compacted events have no
+    /// record any more).
     pub fn lv_to_id(&self, lv: LV) -> (AgentId, u64) {
         let s = self.agent_span_at(lv);
         (s.agent, s.seq + (lv - s.lv) as u64)
@@ -393,7 +394,7 @@ impl OpLog {
         (s.lv + s.len - lv).min(max)
     }
 
-    /// Parents of one event.
+    /// Parents of one event (`lv` from [`OpLog::first_lv`] on; the root stands for the horizon).
     pub fn parents_of(&self, lv: LV) -> Frontier {
         let e = self.graph_entry(lv);
         if lv == e.start {
@@ -712,7 +713,8 @@ impl OpLog {
     }
 
     /// Removes from `lvs` every event that is an ancestor of another (so the set is a frontier).
-    /// One walk back from all of them together, down to the lowest.
+    /// One walk back from all of them together, down to the lowest. On a compacted log, LVs from
+    /// [`OpLog::first_lv`] on only.
     pub fn reduce(&self, lvs: &[LV]) -> Frontier {
         let f = Frontier::from_unsorted(lvs);
         if f.len() <= 1 {
@@ -843,7 +845,8 @@ impl OpLog {
         }
     }
 
-    /// Events only in `a` and only in `b`, each as ascending ranges.
+    /// Events only in `a` and only in `b`, each as ascending ranges. On a compacted log the
+    /// frontiers must be internal: LVs from [`OpLog::first_lv`] on (the root: the horizon).
     pub fn diff(&self, a: &[LV], b: &[LV]) -> (Vec<Range<LV>>, Vec<Range<LV>>) {
         let mut only_a = Vec::new();
         let mut only_b = Vec::new();

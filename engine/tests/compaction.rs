@@ -349,3 +349,21 @@ fn a_million_events_compact_to_the_text_plus_recent_history() {
     let mut back = Document::decode(&d.encode()).unwrap();
     assert_eq!(back.text().to_string(), text);
 }
+
+#[test]
+fn wire_versions_must_include_every_compacted_event() {
+    let mut d = Document::new();
+    let a = d.agent("alice");
+    let b = d.agent("bob");
+    d.insert(b, 0, "bob ").unwrap();
+    d.insert(a, 4, "alice").unwrap();
+    let v = d.version().clone();
+    d.compact(&v).unwrap();
+    let full = RemoteVersion::from([("alice".to_string(), 4), ("bob".to_string(), 3)]);
+    assert_eq!(d.frontier_of(&full).unwrap(), v);
+    // alice's last event names the horizon, but a version without bob's events is not closed.
+    let open = RemoteVersion::from([("alice".to_string(), 4), ("bob".to_string(), 1)]);
+    assert_eq!(d.frontier_of(&open).unwrap_err(), VersionError::NotClosed);
+    let open = RemoteVersion::from([("alice".to_string(), 4)]);
+    assert_eq!(d.frontier_of(&open).unwrap_err(), VersionError::NotClosed);
+}
