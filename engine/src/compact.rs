@@ -17,9 +17,10 @@
 //!   event concurrent with compacted history) fails with a `BeforeHorizon` error ("resync
 //!   needed"), never with wrong data.
 //!
-//! Supported horizons: the current version, the current horizon (a no-op), or a single event
+//! Any critical version is accepted as a horizon (checked in one pass). The candidates the
+//! finders return: the current version; `want` itself when it is critical; or a single event
 //! `{k-1}` whose prefix `0..k` has `k-1` as its only tip and after which no event has a parent
-//! below `k-1`. [`Document::horizon_candidate`] and [`Document::horizon_keeping_last`] find them.
+//! below `k-1` (all such boundaries in one pass: `OpLog::critical_ranges`).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -79,6 +80,38 @@ impl OpLog {
             }
         }
         out
+    }
+
+    /// Is the internal, reduced, non-empty frontier `h` critical: is its history the prefix
+    /// `..k` (k = max(h) + 1) and does every later event descend from all of it? One walk of its
+    /// history and one pass over the later graph entries.
+    pub(crate) fn is_critical(&self, h: &[LV]) -> bool {
+        let Some(&last) = h.last() else {
+            return false;
+        };
+        let k = last + 1;
+        if k > self.len() {
+            return false;
+        }
+        let (_, hist) = self.diff(&[], h);
+        if hist.iter().map(|r| r.len()).sum::<usize>() != k - self.first {
+            return false;
+        }
+        let from = self.graph.partition_point(|e| e.end <= k);
+        self.graph[from..].iter().all(|e| {
+            if e.start < k {
+                // Event k continues k - 1 inside one entry.
+                return h == [k - 1];
+            }
+            let below: SmallVec<[LV; 2]> = e
+                .parents
+                .as_slice()
+                .iter()
+                .copied()
+                .filter(|p| *p < k)
+                .collect();
+            !e.parents.is_empty() && (below.is_empty() || below.as_slice() == h)
+        })
     }
 
     /// The caller's frontier of the critical boundary `k`.
@@ -191,7 +224,7 @@ impl Document {
     /// working, here and for peers. Returns the number of events dropped.
     ///
     /// `horizon` must be a critical version at or after the current horizon: the current
-    /// version, or one event every later event descends from (find one with
+    /// version, or a version every later event descends from (find one with
     /// [`Document::horizon_candidate`] or [`Document::horizon_keeping_last`]). Compacting at
     /// the current horizon is a no-op.
     ///
@@ -207,15 +240,10 @@ impl Document {
         let whole = h == self.oplog.version;
         let k = if whole {
             n
+        } else if self.oplog.is_critical(h.as_slice()) {
+            h.as_slice()[h.len() - 1] + 1
         } else {
-            let [x] = h.as_slice() else {
-                return Err(VersionError::NotCritical);
-            };
-            let k = x + 1;
-            if !self.oplog.critical_ranges().iter().any(|r| r.contains(&k)) {
-                return Err(VersionError::NotCritical);
-            }
-            k
+            return Err(VersionError::NotCritical);
         };
         let text = if whole {
             self.branch.to_rope()
@@ -247,7 +275,8 @@ impl Document {
 
     /// The newest version [`Document::compact`] accepts that is contained in `want` (e.g. the
     /// oldest version a connected participant still has): `want` itself when it is the current
-    /// version, else the newest critical single event in its history, else the current horizon
+    /// version or critical, else the newest critical single event in its history, else the
+    /// current horizon
     /// (compacting there is a no-op). A `want` older than the horizon gives the horizon.
     pub fn horizon_candidate(&self, want: &Frontier) -> Frontier {
         let Ok(w) = self.oplog.internal(want.as_slice()) else {
@@ -256,6 +285,10 @@ impl Document {
         let oplog = &self.oplog;
         if oplog.frontier_contains(w.as_slice(), oplog.version.as_slice()) {
             return oplog.version().clone();
+        }
+        let w = oplog.reduce(w.as_slice());
+        if oplog.is_critical(w.as_slice()) {
+            return w;
         }
         // `want` contains boundary k's tip for a prefix of the (ordered) critical boundaries.
         let ok = |k: LV| oplog.version_contains(w.as_slice(), k - 1);
