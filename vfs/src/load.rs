@@ -170,9 +170,10 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
 
 /// [`classify`] keeping the text as the string it was read as (no copy).
 pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
-    if let Err(r) = check_text(&bytes, limit) {
+    if let Err(r) = check_binary(&bytes, limit) {
         return RawContent::NotText(r);
     }
+    // The one UTF-8 validation of the file.
     match String::from_utf8(bytes) {
         Ok(s) => RawContent::Text(SnapText::loaded(s.into_boxed_str())),
         Err(e) => RawContent::NotText(NotTextReason::NotUtf8 {
@@ -181,23 +182,19 @@ pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
     }
 }
 
-/// Is `bytes` text (size limit, no NUL in the first 8000 bytes, UTF-8)?
-fn check_text(bytes: &[u8], limit: u64) -> Result<(), NotTextReason> {
+/// The text checks short of UTF-8: size limit, no NUL in the first 8000 bytes.
+fn check_binary(bytes: &[u8], limit: u64) -> Result<(), NotTextReason> {
     if bytes.len() as u64 > limit {
         return Err(NotTextReason::TooLarge {
             size: bytes.len() as u64,
             limit,
         });
     }
-    if bytes[..bytes.len().min(8000)].contains(&0) {
+    // `memchr` (SIMD): core's `contains` scans a word at a time.
+    if memchr::memchr(0, &bytes[..bytes.len().min(8000)]).is_some() {
         return Err(NotTextReason::Binary);
     }
-    match std::str::from_utf8(bytes) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(NotTextReason::NotUtf8 {
-            valid_up_to: e.valid_up_to(),
-        }),
-    }
+    Ok(())
 }
 
 /// Read and classify one file (does not follow symlinks).
@@ -337,18 +334,37 @@ pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
     b
 }
 
+/// Is `b` a non-empty `/`-separated path without empty, `.` or `..` components?
+#[cfg(unix)]
+fn plain_components(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.split(|&c| c == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
 /// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
-    // Fast path (walked paths): plain UTF-8, no `.`/`..`/empty components, `/`-separated.
-    if let Some(s) = rel.to_str() {
-        if std::path::MAIN_SEPARATOR == '/'
-            && !s.is_empty()
-            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    // Fast path (walked paths: `root` joined with names): the bytes after `root/`, if plain
+    // UTF-8 with no `.`/`..`/empty components (`Path::strip_prefix` parses every component).
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let (p, r) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+        let rest = p.strip_prefix(r).and_then(|rest| {
+            if r.ends_with(b"/") {
+                Some(rest)
+            } else {
+                rest.strip_prefix(b"/")
+            }
+        });
+        if let Some(s) = rest
+            .filter(|b| plain_components(b))
+            .and_then(|b| std::str::from_utf8(b).ok())
         {
             return Some(s.to_string());
         }
     }
+    let rel = path.strip_prefix(root).ok()?;
     let mut out = String::new();
     for c in rel.components() {
         let std::path::Component::Normal(s) = c else {
@@ -404,7 +420,8 @@ impl<T> Collector<'_, T> {
                 return Err((unreadable(e, len, None).0, len, path));
             }
         };
-        match check_text(&self.chunk[start..], self.limit) {
+        // UTF-8 is checked once per chunk, when it is full (see `freeze`).
+        match check_binary(&self.chunk[start..], self.limit) {
             Ok(()) => {
                 self.pending.push((
                     RawEntry {
@@ -435,23 +452,26 @@ impl<T> Collector<'_, T> {
         if buf.capacity() - buf.len() > buf.len() / 4 {
             buf.shrink_to_fit();
         }
-        // Every text in the chunk was checked to be UTF-8, so the chunk is too.
+        // One UTF-8 validation for the whole chunk. A range of a valid chunk that starts and
+        // ends on char boundaries is valid UTF-8 (`loaded_in` checks the boundaries); a file
+        // whose range is not, or any file of a chunk that is not valid, is checked alone.
         let chunk = String::from_utf8(buf).map(Arc::new);
         for (mut e, range) in pending {
             let text = match &chunk {
-                Ok(c) => SnapText::loaded_in(c, range.clone()),
-                Err(_) => None,
+                Ok(c) => SnapText::loaded_in(c, range.clone()).ok_or_else(|| c.as_bytes()),
+                Err(b) => Err(b.as_bytes()),
             }
-            .or_else(|| {
-                let bytes = chunk.as_ref().err()?.as_bytes().get(range)?;
-                let s = std::str::from_utf8(bytes).ok()?;
-                Some(SnapText::loaded(s.into()))
+            .or_else(|bytes| match bytes.get(range) {
+                Some(b) => std::str::from_utf8(b)
+                    .map(|s| SnapText::loaded(s.into()))
+                    .map_err(|e| NotTextReason::NotUtf8 {
+                        valid_up_to: e.valid_up_to(),
+                    }),
+                None => Err(NotTextReason::Unreadable("text chunk out of range".into())),
             });
             e.content = Some(match text {
-                Some(t) => RawContent::Text(t),
-                None => {
-                    RawContent::NotText(NotTextReason::Unreadable("text chunk out of range".into()))
-                }
+                Ok(t) => RawContent::Text(t),
+                Err(r) => RawContent::NotText(r),
             });
             self.batch.push((self.map)(e));
         }

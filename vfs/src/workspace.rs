@@ -31,7 +31,8 @@ use crate::load::{
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
 use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
-    FileId, FileTree, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent, TreeOp,
+    FileId, FileTree, NodeId, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent,
+    TreeOp,
 };
 
 /// Workspace settings.
@@ -399,6 +400,8 @@ impl Workspace {
         if fresh {
             self.listing.paths.reserve(entries.len() + 1);
         }
+        // Node ids of this replica, taken in a row (see `TreeAuthor::new_node`).
+        let mut seq = *self.author.next_seq_mut(&self.replica);
         // Consecutive entries mostly share their directory: remember the last one.
         let mut last_dir: Option<(Arc<str>, FileId)> = None;
         for e in entries {
@@ -424,7 +427,11 @@ impl Workspace {
                     parent
                 }
             };
-            let node = self.author.new_node(&self.replica);
+            let node = NodeId {
+                agent: self.replica.clone(),
+                seq,
+            };
+            seq += 1;
             let f = self
                 .tree
                 .create_visible(node, &stamp, e.kind, parent, e.name, e.path.clone());
@@ -451,6 +458,7 @@ impl Workspace {
                 path: e.path,
             });
         }
+        *self.author.next_seq_mut(&self.replica) = seq;
         if !nodes.is_empty() {
             self.record(Change::Created { stamp, nodes });
         }
