@@ -112,7 +112,8 @@ pub(crate) enum RawContent {
 /// A walked entry as read (see [`RawContent`]).
 #[derive(Clone, Debug)]
 pub(crate) struct RawEntry {
-    pub path: String,
+    /// Built once on the walker thread, shared with the tree, the listing and the journal.
+    pub path: Arc<str>,
     pub kind: NodeKind,
     pub content: Option<RawContent>,
     pub len: u64,
@@ -122,7 +123,7 @@ pub(crate) struct RawEntry {
 impl RawEntry {
     fn into_loaded(self) -> LoadedEntry {
         LoadedEntry {
-            path: self.path,
+            path: self.path.to_string(),
             kind: self.kind,
             content: self.content.map(Content::from_raw),
             len: self.len,
@@ -344,6 +345,11 @@ fn plain_components(b: &[u8]) -> bool {
 
 /// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
+    rel_path_cow(root, path).map(std::borrow::Cow::into_owned)
+}
+
+/// [`rel_path`], borrowed from `path` when it can be (walked paths).
+fn rel_path_cow<'a>(root: &Path, path: &'a Path) -> Option<std::borrow::Cow<'a, str>> {
     // Fast path (walked paths: `root` joined with names): the bytes after `root/`, if plain
     // UTF-8 with no `.`/`..`/empty components (`Path::strip_prefix` parses every component).
     #[cfg(unix)]
@@ -361,7 +367,7 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
             .filter(|b| plain_components(b))
             .and_then(|b| std::str::from_utf8(b).ok())
         {
-            return Some(s.to_string());
+            return Some(std::borrow::Cow::Borrowed(s));
         }
     }
     let rel = path.strip_prefix(root).ok()?;
@@ -375,7 +381,7 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
         }
         out.push_str(s.to_str()?);
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// Per-thread visitor of the parallel walk: reads and classifies entries, maps them (still on
@@ -402,9 +408,9 @@ impl<T> Collector<'_, T> {
         &mut self,
         f: fs::File,
         len: u64,
-        path: String,
+        path: Arc<str>,
         mtime: Option<SystemTime>,
-    ) -> Result<(), (RawContent, u64, String)> {
+    ) -> Result<(), (RawContent, u64, Arc<str>)> {
         let want = len as usize;
         if self.chunk.capacity() - self.chunk.len() <= want {
             // Strictly more room than the size: the read ends without growing the chunk.
@@ -492,7 +498,8 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
         if entry.depth() == 0 {
             return WalkState::Continue;
         }
-        let Some(path) = rel_path(self.root, entry.path()) else {
+        let Some(path) = rel_path_cow(self.root, entry.path()).map(|p| Arc::<str>::from(&*p))
+        else {
             self.skipped += 1;
             return WalkState::Continue;
         };

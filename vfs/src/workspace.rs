@@ -90,11 +90,11 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn new(path: &str, kind: NodeKind, mut state: FileState) -> Loaded {
-        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+    fn new(path: Arc<str>, kind: NodeKind, mut state: FileState) -> Loaded {
+        let name = path.rsplit('/').next().unwrap_or(&path).to_string();
         let snap = snap_content(&mut state);
         Loaded {
-            path: Arc::from(path),
+            path,
             name,
             kind,
             state,
@@ -107,7 +107,7 @@ impl Loaded {
             Some(RawContent::Text(text)) => FileState::Text(Box::new(TextFile::loaded(text))),
             Some(RawContent::NotText(reason)) => FileState::NotText { reason, len: e.len },
         };
-        Loaded::new(&e.path, e.kind, state)
+        Loaded::new(e.path, e.kind, state)
     }
     fn path_of(l: &Loaded) -> &str {
         &l.path
@@ -845,7 +845,7 @@ impl Workspace {
                         &Loaded::from_entry,
                         &Loaded::path_of,
                     ) {
-                        all.push(Loaded::new(rel, NodeKind::Dir, FileState::Dir));
+                        all.push(Loaded::new(Arc::from(rel), NodeKind::Dir, FileState::Dir));
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
                     }
@@ -854,7 +854,7 @@ impl Workspace {
                         load::read_classified_raw(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
                         vec![Loaded::from_entry(RawEntry {
-                            path: rel.to_string(),
+                            path: Arc::from(rel),
                             kind: NodeKind::File,
                             content: Some(content),
                             len,
@@ -922,7 +922,7 @@ impl Workspace {
             &root,
             &self.opts.load,
             &mut noop,
-            &|e: RawEntry| e.path,
+            &|e: RawEntry| e.path.to_string(),
             &|p: &String| p,
         ) else {
             return;
