@@ -550,9 +550,7 @@ impl<T> Drop for Collector<'_, T> {
     fn drop(&mut self) {
         self.freeze();
         // Sorted here, on the walker thread; the batches are merged at the end.
-        let mut batch = std::mem::take(&mut self.batch);
-        let path_of = self.path_of;
-        batch.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
+        let batch = sort_by_path(std::mem::take(&mut self.batch), self.path_of);
         let mut g = self
             .shared
             .batches
@@ -664,6 +662,17 @@ pub(crate) fn walk_map<T: Send>(
         done: true,
     });
     Ok((out, skipped))
+}
+
+/// `v` sorted by `key`: sorts (key, index) pairs, then moves each entry once (the entries are
+/// large: sorting them in place moves each of them O(log n) times).
+fn sort_by_path<T>(v: Vec<T>, key: &dyn Fn(&T) -> &str) -> Vec<T> {
+    let mut keyed: Vec<(&str, usize)> = v.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    let mut slots: Vec<Option<T>> = v.into_iter().map(Some).collect();
+    // `order` is a permutation: every slot is taken exactly once.
+    order.iter().filter_map(|&i| slots[i].take()).collect()
 }
 
 /// Merge two vectors sorted by `key` into one (stable: `a` first on ties).
