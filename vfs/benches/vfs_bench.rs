@@ -2,13 +2,15 @@
 //!   cargo bench -p dist-space-vfs --bench vfs_bench [-- FILES [REAL_TREE_DIR]]
 //! 1. load of a generated FILES-file workspace (default 100k) vs the floor (the same parallel
 //!    `ignore` walk + read of the same files, nothing kept): wall time, CPU time and RSS. Each
-//!    load runs in a fresh child process (twice), next to its own floor (best of 3);
+//!    load runs in a fresh child process between two floors (after an untimed warm-up floor),
+//!    `BENCH_RUNS` times (default 7); median ratios;
 //! 2. snapshot of the whole workspace: right after the load, unchanged, after an edit, after
 //!    a rename;
 //! 3. external edit of one file: write -> detected -> applied, after the debounce window.
 //!
 //! A real tree is only read (load + snapshot + in-memory edits, never written).
-//! `BENCH_BINARY load-only DIR` loads DIR once and exits (for `perf record`).
+//! `BENCH_BINARY load-only DIR` loads DIR once and exits, `BENCH_BINARY floor-only DIR` runs
+//! the floor once (for profilers: `valgrind --tool=callgrind`, `/usr/bin/time -v`).
 use std::fs;
 use std::io::Read;
 use std::path::Path;
@@ -95,13 +97,14 @@ fn floor(root: &Path) -> (Duration, u64, u64, u64) {
     )
 }
 
-/// Child process: floor (best of 3) and one load of `root` in a fresh process (so that memory
-/// freed by an earlier load cannot be reused and hide page faults or RSS growth). Prints one
-/// line: floor_ms floor_cpu_ms load_ms load_cpu_ms rss_delta_bytes files floor_bytes
-/// text_files text_bytes.
+/// Child process: one load of `root` in a fresh process (so that memory freed by an earlier
+/// load cannot be reused and hide page faults or RSS growth), between two floors. A first,
+/// untimed floor warms the page cache, so both sides read from a warm cache. Prints one line:
+/// floor_before_ms floor_before_cpu load_ms load_cpu_ms rss_delta_bytes files floor_bytes
+/// text_files text_bytes floor_after_ms floor_after_cpu.
 fn load_child(root: &Path) {
-    let (f0, nfiles, nbytes, c0) = floor(root); // warms the page cache for both sides
-    let (f1, _, _, c1) = floor(root);
+    let (_, nfiles, nbytes, _) = floor(root); // warm-up, untimed
+    let (fa, _, _, ca) = floor(root);
     let rss0 = rss_kib();
     let cpu = cpu_ms();
     let t = Instant::now();
@@ -109,7 +112,7 @@ fn load_child(root: &Path) {
     let load = t.elapsed();
     let load_cpu = cpu_ms() - cpu;
     let delta = rss_kib().saturating_sub(rss0) * 1024;
-    let (f2, _, _, c2) = floor(root);
+    let (fb, _, _, cb) = floor(root);
     let snap = ws.snapshot();
     let text_files = snap
         .files()
@@ -117,24 +120,50 @@ fn load_child(root: &Path) {
         .filter(|f| matches!(f.content, SnapContent::Text { .. }))
         .count();
     println!(
-        "{} {} {} {} {} {} {} {} {}",
-        f0.min(f1).min(f2).as_secs_f64() * 1e3,
-        c0.min(c1).min(c2),
+        "{} {} {} {} {} {} {} {} {} {} {}",
+        fa.as_secs_f64() * 1e3,
+        ca,
         load.as_secs_f64() * 1e3,
         load_cpu,
         delta,
         nfiles,
         nbytes,
         text_files,
-        snap.text_bytes()
+        snap.text_bytes(),
+        fb.as_secs_f64() * 1e3,
+        cb,
     );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Fresh child processes per tree (`BENCH_RUNS`, default 7).
+fn runs() -> usize {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(7)
 }
 
 fn bench_tree(label: &str, root: &Path, edit_latency: bool) {
     println!("== {label}: {}", root.display());
-    // Two fresh processes; wall and CPU best of 2 (each against its own floor, best of 3).
-    let mut runs: Vec<Vec<f64>> = Vec::new();
-    for _ in 0..2 {
+    // Fresh processes, each: warm-up floor, floor, load, floor. Each load is compared with the
+    // mean of the two floors around it (same process, same warm cache, same machine load a
+    // moment before and after); the figures are the medians over the runs.
+    let mut runs_out: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..runs() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .arg("load-child")
             .arg(root)
@@ -146,36 +175,56 @@ fn bench_tree(label: &str, root: &Path, edit_latency: bool) {
             String::from_utf8_lossy(&out.stderr)
         );
         let line = String::from_utf8_lossy(&out.stdout).to_string();
-        runs.push(
+        runs_out.push(
             line.split_whitespace()
                 .map(|x| x.parse().unwrap())
                 .collect(),
         );
     }
-    let best = |i: usize| runs.iter().map(|r| r[i]).fold(f64::MAX, f64::min);
-    let (floor_ms, floor_cpu, load_ms, load_cpu) = (best(0), best(1), best(2), best(3));
-    let r = &runs[0];
-    let (rss, nfiles, nbytes, text_files, text_bytes) = (r[4], r[5], r[6], r[7], r[8]);
+    let col = |f: &dyn Fn(&Vec<f64>) -> f64| runs_out.iter().map(f).collect::<Vec<f64>>();
+    let floor_ms = col(&|r| (r[0] + r[9]) / 2.0);
+    let floor_cpu = col(&|r| (r[1] + r[10]) / 2.0);
+    let load_ms = col(&|r| r[2]);
+    let load_cpu = col(&|r| r[3]);
+    let wall_ratio: Vec<f64> = load_ms.iter().zip(&floor_ms).map(|(l, f)| l / f).collect();
+    let cpu_ratio: Vec<f64> = load_cpu
+        .iter()
+        .zip(&floor_cpu)
+        .map(|(l, f)| l / f.max(1.0))
+        .collect();
+    let rss = median(col(&|r| r[4]));
+    let r = &runs_out[0];
+    let (nfiles, nbytes, text_files, text_bytes) = (r[5], r[6], r[7], r[8]);
+    let list = |v: &[f64], prec: usize| {
+        v.iter()
+            .map(|x| format!("{x:.prec$}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!(
-        "files: {nfiles} ({:.1} MiB read by the floor); held as text: {text_files} files, {:.1} MiB",
+        "files: {nfiles} ({:.1} MiB read by the floor); held as text: {text_files} files, {:.1} MiB; {} runs (fresh process each: warm-up floor, floor, load, floor)",
         nbytes / 1048576.0,
-        text_bytes / 1048576.0
+        text_bytes / 1048576.0,
+        runs_out.len()
     );
     println!(
-        "load wall:  vfs {load_ms:>8.1} ms (runs: {:.0}, {:.0}) | floor (ignore walk + read) {floor_ms:>8.1} ms | ratio {:.2}x",
-        runs[0][2],
-        runs[1][2],
-        load_ms / floor_ms
+        "load wall:  vfs {:>7.1} ms | floor (ignore walk + read) {:>7.1} ms | median ratio {:.2}x (per run: {})",
+        median(load_ms.clone()),
+        median(floor_ms.clone()),
+        median(wall_ratio.clone()),
+        list(&wall_ratio, 2)
     );
     println!(
-        "load CPU:   vfs {load_cpu:>8} ms | floor {floor_cpu:>8} ms | ratio {:.2}x (user+sys, all threads; 10 ms ticks)",
-        load_cpu / floor_cpu.max(1.0)
+        "load CPU:   vfs {:>7.0} ms | floor {:>7.0} ms | median ratio {:.2}x (per run: {}; user+sys, all threads, 10 ms ticks)",
+        median(load_cpu.clone()),
+        median(floor_cpu.clone()),
+        median(cpu_ratio.clone()),
+        list(&cpu_ratio, 2)
     );
     println!(
-        "load RSS:   vfs +{:.1} MiB (runs: +{:.1}, +{:.1}) | text {:.1} MiB | vfs/text {:.2}x | per file beyond 1.0x text: {:.0} B, beyond 1.5x text: {:.0} B",
+        "load RSS:   vfs +{:.1} MiB (median; runs: {}) | text {:.1} MiB | vfs/text {:.2}x | per file beyond 1.0x text: {:.0} B, beyond 1.5x text: {:.0} B",
         rss / 1048576.0,
-        runs[0][4] / 1048576.0,
-        runs[1][4] / 1048576.0,
+        list(&col(&|r| r[4] / 1048576.0), 1),
         text_bytes / 1048576.0,
         rss / text_bytes.max(1.0),
         (rss - text_bytes) / nfiles,
@@ -303,6 +352,11 @@ fn main() {
         .collect();
     if args.first().map(String::as_str) == Some("load-child") {
         return load_child(Path::new(&args[1]));
+    }
+    if args.first().map(String::as_str) == Some("floor-only") {
+        let (t, files, bytes, _) = floor(Path::new(&args[1]));
+        println!("floor: {files} files, {bytes} bytes in {t:?}");
+        return;
     }
     if args.first().map(String::as_str) == Some("load-only") {
         // For profiling (`perf record -g BENCH_BINARY load-only DIR`): one load, nothing else.

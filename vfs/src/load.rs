@@ -112,7 +112,8 @@ pub(crate) enum RawContent {
 /// A walked entry as read (see [`RawContent`]).
 #[derive(Clone, Debug)]
 pub(crate) struct RawEntry {
-    pub path: String,
+    /// Built once on the walker thread, shared with the tree, the listing and the journal.
+    pub path: Arc<str>,
     pub kind: NodeKind,
     pub content: Option<RawContent>,
     pub len: u64,
@@ -122,7 +123,7 @@ pub(crate) struct RawEntry {
 impl RawEntry {
     fn into_loaded(self) -> LoadedEntry {
         LoadedEntry {
-            path: self.path,
+            path: self.path.to_string(),
             kind: self.kind,
             content: self.content.map(Content::from_raw),
             len: self.len,
@@ -170,9 +171,10 @@ pub fn classify(bytes: Vec<u8>, limit: u64) -> Content {
 
 /// [`classify`] keeping the text as the string it was read as (no copy).
 pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
-    if let Err(r) = check_text(&bytes, limit) {
+    if let Err(r) = check_binary(&bytes, limit) {
         return RawContent::NotText(r);
     }
+    // The one UTF-8 validation of the file.
     match String::from_utf8(bytes) {
         Ok(s) => RawContent::Text(SnapText::loaded(s.into_boxed_str())),
         Err(e) => RawContent::NotText(NotTextReason::NotUtf8 {
@@ -181,23 +183,19 @@ pub(crate) fn classify_raw(bytes: Vec<u8>, limit: u64) -> RawContent {
     }
 }
 
-/// Is `bytes` text (size limit, no NUL in the first 8000 bytes, UTF-8)?
-fn check_text(bytes: &[u8], limit: u64) -> Result<(), NotTextReason> {
+/// The text checks short of UTF-8: size limit, no NUL in the first 8000 bytes.
+fn check_binary(bytes: &[u8], limit: u64) -> Result<(), NotTextReason> {
     if bytes.len() as u64 > limit {
         return Err(NotTextReason::TooLarge {
             size: bytes.len() as u64,
             limit,
         });
     }
-    if bytes[..bytes.len().min(8000)].contains(&0) {
+    // `memchr` (SIMD): core's `contains` scans a word at a time.
+    if memchr::memchr(0, &bytes[..bytes.len().min(8000)]).is_some() {
         return Err(NotTextReason::Binary);
     }
-    match std::str::from_utf8(bytes) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(NotTextReason::NotUtf8 {
-            valid_up_to: e.valid_up_to(),
-        }),
-    }
+    Ok(())
 }
 
 /// Read and classify one file (does not follow symlinks).
@@ -337,18 +335,42 @@ pub fn walk_builder(root: &Path, opts: &LoadOptions) -> WalkBuilder {
     b
 }
 
+/// Is `b` a non-empty `/`-separated path without empty, `.` or `..` components?
+#[cfg(unix)]
+fn plain_components(b: &[u8]) -> bool {
+    !b.is_empty()
+        && b.split(|&c| c == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
 /// Relative `/`-separated path of `path` under `root`, if it is valid UTF-8 and under root.
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
-    // Fast path (walked paths): plain UTF-8, no `.`/`..`/empty components, `/`-separated.
-    if let Some(s) = rel.to_str() {
-        if std::path::MAIN_SEPARATOR == '/'
-            && !s.is_empty()
-            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    rel_path_cow(root, path).map(std::borrow::Cow::into_owned)
+}
+
+/// [`rel_path`], borrowed from `path` when it can be (walked paths).
+fn rel_path_cow<'a>(root: &Path, path: &'a Path) -> Option<std::borrow::Cow<'a, str>> {
+    // Fast path (walked paths: `root` joined with names): the bytes after `root/`, if plain
+    // UTF-8 with no `.`/`..`/empty components (`Path::strip_prefix` parses every component).
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let (p, r) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+        let rest = p.strip_prefix(r).and_then(|rest| {
+            if r.ends_with(b"/") {
+                Some(rest)
+            } else {
+                rest.strip_prefix(b"/")
+            }
+        });
+        if let Some(s) = rest
+            .filter(|b| plain_components(b))
+            .and_then(|b| std::str::from_utf8(b).ok())
         {
-            return Some(s.to_string());
+            return Some(std::borrow::Cow::Borrowed(s));
         }
     }
+    let rel = path.strip_prefix(root).ok()?;
     let mut out = String::new();
     for c in rel.components() {
         let std::path::Component::Normal(s) = c else {
@@ -359,7 +381,7 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
         }
         out.push_str(s.to_str()?);
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// Per-thread visitor of the parallel walk: reads and classifies entries, maps them (still on
@@ -386,9 +408,9 @@ impl<T> Collector<'_, T> {
         &mut self,
         f: fs::File,
         len: u64,
-        path: String,
+        path: Arc<str>,
         mtime: Option<SystemTime>,
-    ) -> Result<(), (RawContent, u64, String)> {
+    ) -> Result<(), (RawContent, u64, Arc<str>)> {
         let want = len as usize;
         if self.chunk.capacity() - self.chunk.len() <= want {
             // Strictly more room than the size: the read ends without growing the chunk.
@@ -404,7 +426,8 @@ impl<T> Collector<'_, T> {
                 return Err((unreadable(e, len, None).0, len, path));
             }
         };
-        match check_text(&self.chunk[start..], self.limit) {
+        // UTF-8 is checked once per chunk, when it is full (see `freeze`).
+        match check_binary(&self.chunk[start..], self.limit) {
             Ok(()) => {
                 self.pending.push((
                     RawEntry {
@@ -435,23 +458,26 @@ impl<T> Collector<'_, T> {
         if buf.capacity() - buf.len() > buf.len() / 4 {
             buf.shrink_to_fit();
         }
-        // Every text in the chunk was checked to be UTF-8, so the chunk is too.
+        // One UTF-8 validation for the whole chunk. A range of a valid chunk that starts and
+        // ends on char boundaries is valid UTF-8 (`loaded_in` checks the boundaries); a file
+        // whose range is not, or any file of a chunk that is not valid, is checked alone.
         let chunk = String::from_utf8(buf).map(Arc::new);
         for (mut e, range) in pending {
             let text = match &chunk {
-                Ok(c) => SnapText::loaded_in(c, range.clone()),
-                Err(_) => None,
+                Ok(c) => SnapText::loaded_in(c, range.clone()).ok_or_else(|| c.as_bytes()),
+                Err(b) => Err(b.as_bytes()),
             }
-            .or_else(|| {
-                let bytes = chunk.as_ref().err()?.as_bytes().get(range)?;
-                let s = std::str::from_utf8(bytes).ok()?;
-                Some(SnapText::loaded(s.into()))
+            .or_else(|bytes| match bytes.get(range) {
+                Some(b) => std::str::from_utf8(b)
+                    .map(|s| SnapText::loaded(s.into()))
+                    .map_err(|e| NotTextReason::NotUtf8 {
+                        valid_up_to: e.valid_up_to(),
+                    }),
+                None => Err(NotTextReason::Unreadable("text chunk out of range".into())),
             });
             e.content = Some(match text {
-                Some(t) => RawContent::Text(t),
-                None => {
-                    RawContent::NotText(NotTextReason::Unreadable("text chunk out of range".into()))
-                }
+                Ok(t) => RawContent::Text(t),
+                Err(r) => RawContent::NotText(r),
             });
             self.batch.push((self.map)(e));
         }
@@ -472,7 +498,8 @@ impl<T: Send> ParallelVisitor for Collector<'_, T> {
         if entry.depth() == 0 {
             return WalkState::Continue;
         }
-        let Some(path) = rel_path(self.root, entry.path()) else {
+        let Some(path) = rel_path_cow(self.root, entry.path()).map(|p| Arc::<str>::from(&*p))
+        else {
             self.skipped += 1;
             return WalkState::Continue;
         };
@@ -523,9 +550,7 @@ impl<T> Drop for Collector<'_, T> {
     fn drop(&mut self) {
         self.freeze();
         // Sorted here, on the walker thread; the batches are merged at the end.
-        let mut batch = std::mem::take(&mut self.batch);
-        let path_of = self.path_of;
-        batch.sort_unstable_by(|a, b| path_of(a).cmp(path_of(b)));
+        let batch = sort_by_path(std::mem::take(&mut self.batch), self.path_of);
         let mut g = self
             .shared
             .batches
@@ -639,6 +664,29 @@ pub(crate) fn walk_map<T: Send>(
     Ok((out, skipped))
 }
 
+/// `v` sorted by `key`: sorts (key, index) pairs, then puts each entry in place by following
+/// the permutation's cycles (the entries are large: sorting them directly moves each of them
+/// O(log n) times; no second vector of entries either).
+fn sort_by_path<T>(mut v: Vec<T>, key: &dyn Fn(&T) -> &str) -> Vec<T> {
+    let mut keyed: Vec<(&str, usize)> = v.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Position `j` gets the entry now at `order[j]`.
+    let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
+    for i in 0..order.len() {
+        let mut j = i;
+        loop {
+            let k = order[j];
+            order[j] = j;
+            if k == i {
+                break;
+            }
+            v.swap(j, k);
+            j = k;
+        }
+    }
+    v
+}
+
 /// Merge two vectors sorted by `key` into one (stable: `a` first on ties).
 fn merge_sorted<T>(a: Vec<T>, b: Vec<T>, key: &dyn Fn(&T) -> &str) -> Vec<T> {
     if a.is_empty() {
@@ -714,5 +762,27 @@ impl IgnoreFilter {
     pub fn is_ignore_file(rel: &str) -> bool {
         let name = rel.rsplit('/').next().unwrap_or(rel);
         name == ".gitignore" || name == ".ignore"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_by_path;
+
+    #[test]
+    fn sort_by_path_matches_a_plain_sort() {
+        // Every permutation of 5 distinct keys, plus repeated keys and the empty vector.
+        let base = ["b/c", "a", "a.txt", "a/b", "c"];
+        let mut seen = 0;
+        for n in 0..5u32.pow(5) {
+            let idx: Vec<usize> = (0..5).map(|d| (n / 5u32.pow(d) % 5) as usize).collect();
+            let v: Vec<String> = idx.iter().map(|&i| base[i].to_string()).collect();
+            let mut want = v.clone();
+            want.sort();
+            assert_eq!(sort_by_path(v, &|s: &String| s.as_str()), want);
+            seen += 1;
+        }
+        assert_eq!(seen, 3125);
+        assert!(sort_by_path(Vec::<String>::new(), &|s: &String| s.as_str()).is_empty());
     }
 }

@@ -33,6 +33,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+
+/// The id and path maps: foldhash (fast, randomly seeded) instead of SipHash; a load inserts
+/// every node into both.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -165,7 +169,7 @@ struct Node {
 struct View {
     /// Visible path of each visible node ("" for the root), indexed by FileId.
     path: Vec<Option<Arc<str>>>,
-    by_path: HashMap<Arc<str>, FileId>,
+    by_path: FastMap<Arc<str>, FileId>,
 }
 
 /// Errors for local tree operations.
@@ -187,7 +191,7 @@ pub enum TreeError {
 #[derive(Clone, Debug)]
 pub struct FileTree {
     nodes: Vec<Node>,
-    ids: HashMap<NodeId, FileId>,
+    ids: FastMap<NodeId, FileId>,
     view: View,
     dirty: bool,
     /// Bumped whenever the visible view may have changed.
@@ -208,7 +212,7 @@ impl FileTree {
             loc: None,
             live: None,
         };
-        let mut ids = HashMap::new();
+        let mut ids = FastMap::default();
         ids.insert(NodeId::root(), FileId::ROOT);
         let mut t = FileTree {
             nodes: vec![root],
@@ -422,7 +426,7 @@ impl FileTree {
                 });
             }
         }
-        let mut by_path = HashMap::with_capacity(n);
+        let mut by_path = FastMap::with_capacity_and_hasher(n, Default::default());
         for (i, p) in paths.iter().enumerate() {
             if let Some(p) = p {
                 by_path.insert(p.clone(), FileId(i as u32));
@@ -627,6 +631,11 @@ impl TreeAuthor {
             clock: HlcClock::new(),
             next_seq: HashMap::new(),
         }
+    }
+    /// The next sequence number of `agent`'s node ids, to take several in a row (`*seq` is
+    /// the next one; add one per node taken): one map lookup for a whole load.
+    pub(crate) fn next_seq_mut(&mut self, agent: &Arc<str>) -> &mut u64 {
+        self.next_seq.entry(agent.clone()).or_insert(1)
     }
     /// A fresh node id for `agent`.
     pub fn new_node(&mut self, agent: &Arc<str>) -> NodeId {

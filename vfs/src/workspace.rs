@@ -31,7 +31,8 @@ use crate::load::{
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
 use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
-    FileId, FileTree, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent, TreeOp,
+    FileId, FileTree, NodeId, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent,
+    TreeOp,
 };
 
 /// Workspace settings.
@@ -89,11 +90,11 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn new(path: &str, kind: NodeKind, mut state: FileState) -> Loaded {
-        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+    fn new(path: Arc<str>, kind: NodeKind, mut state: FileState) -> Loaded {
+        let name = path.rsplit('/').next().unwrap_or(&path).to_string();
         let snap = snap_content(&mut state);
         Loaded {
-            path: Arc::from(path),
+            path,
             name,
             kind,
             state,
@@ -106,7 +107,7 @@ impl Loaded {
             Some(RawContent::Text(text)) => FileState::Text(Box::new(TextFile::loaded(text))),
             Some(RawContent::NotText(reason)) => FileState::NotText { reason, len: e.len },
         };
-        Loaded::new(&e.path, e.kind, state)
+        Loaded::new(e.path, e.kind, state)
     }
     fn path_of(l: &Loaded) -> &str {
         &l.path
@@ -399,6 +400,8 @@ impl Workspace {
         if fresh {
             self.listing.paths.reserve(entries.len() + 1);
         }
+        // Node ids of this replica, taken in a row (see `TreeAuthor::new_node`).
+        let mut seq = *self.author.next_seq_mut(&self.replica);
         // Consecutive entries mostly share their directory: remember the last one.
         let mut last_dir: Option<(Arc<str>, FileId)> = None;
         for e in entries {
@@ -424,7 +427,11 @@ impl Workspace {
                     parent
                 }
             };
-            let node = self.author.new_node(&self.replica);
+            let node = NodeId {
+                agent: self.replica.clone(),
+                seq,
+            };
+            seq += 1;
             let f = self
                 .tree
                 .create_visible(node, &stamp, e.kind, parent, e.name, e.path.clone());
@@ -451,6 +458,7 @@ impl Workspace {
                 path: e.path,
             });
         }
+        *self.author.next_seq_mut(&self.replica) = seq;
         if !nodes.is_empty() {
             self.record(Change::Created { stamp, nodes });
         }
@@ -837,7 +845,7 @@ impl Workspace {
                         &Loaded::from_entry,
                         &Loaded::path_of,
                     ) {
-                        all.push(Loaded::new(rel, NodeKind::Dir, FileState::Dir));
+                        all.push(Loaded::new(Arc::from(rel), NodeKind::Dir, FileState::Dir));
                         let created = self.add_entries(all, true);
                         rep.created.extend(created);
                     }
@@ -846,7 +854,7 @@ impl Workspace {
                         load::read_classified_raw(abs, self.opts.load.max_file_size);
                     let created = self.add_entries(
                         vec![Loaded::from_entry(RawEntry {
-                            path: rel.to_string(),
+                            path: Arc::from(rel),
                             kind: NodeKind::File,
                             content: Some(content),
                             len,
@@ -914,7 +922,7 @@ impl Workspace {
             &root,
             &self.opts.load,
             &mut noop,
-            &|e: RawEntry| e.path,
+            &|e: RawEntry| e.path.to_string(),
             &|p: &String| p,
         ) else {
             return;

@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use vfs::diff::TextEdit;
 use vfs::disk::{Debounce, NotifyWatcher};
+use vfs::load::NotTextReason;
 use vfs::pos::{self, LspPosition, PositionEncoding};
-use vfs::{FileId, SnapContent, SnapText, Workspace, WorkspaceOptions, WorkspaceSnapshot};
+use vfs::{
+    FileId, FileState, SnapContent, SnapText, Workspace, WorkspaceOptions, WorkspaceSnapshot,
+};
 
 /// Files with ASCII, 2/3/4-byte chars, CRLF, no final newline, an empty file.
 fn files() -> BTreeMap<&'static str, &'static str> {
@@ -431,4 +434,33 @@ fn loaded_texts_are_exact_across_shared_chunks() {
             assert_eq!(got, w, "{p}");
         }
     }
+}
+
+#[test]
+fn a_char_split_across_neighbouring_files_is_not_text() {
+    // A chunk is checked for UTF-8 once, as a whole: a 2-byte char split between two files
+    // read one after the other is valid UTF-8 in the chunk, but neither file is. One walker
+    // thread reads all of them into one chunk; whichever order the directory lists them in,
+    // the lead byte of `a` is followed by a continuation byte, or ends the chunk.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a"), b"x\xc3").unwrap();
+    fs::write(dir.path().join("b"), b"\xa9y").unwrap();
+    fs::write(dir.path().join("c"), b"\xa9z").unwrap();
+    fs::write(dir.path().join("d"), "ok é\n").unwrap();
+    let mut opts = WorkspaceOptions::default();
+    opts.load.threads = 1;
+    let mut ws = Workspace::load(dir.path(), opts, &mut |_| {}).unwrap();
+    let reason = |p: &str| match ws.state(id(&ws, p)) {
+        Some(FileState::NotText { reason, .. }) => Some(reason.clone()),
+        _ => None,
+    };
+    assert_eq!(reason("a"), Some(NotTextReason::NotUtf8 { valid_up_to: 1 }));
+    assert_eq!(reason("b"), Some(NotTextReason::NotUtf8 { valid_up_to: 0 }));
+    assert_eq!(reason("c"), Some(NotTextReason::NotUtf8 { valid_up_to: 0 }));
+    assert_eq!(reason("d"), None);
+    let d = id(&ws, "d");
+    assert_eq!(
+        ws.text_snap(d).map(|t| t.to_string()),
+        Some("ok é\n".into())
+    );
 }
