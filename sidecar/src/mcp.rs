@@ -14,7 +14,6 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,9 +24,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ResourceUpdatedNotificationParam, ServerCapabilities,
-    ServerConfig, SubscribeRequestParams, UnsubscribeRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::schemars::{self, JsonSchema};
 use rmcp::service::{Peer, RequestContext};
@@ -119,7 +118,8 @@ struct Conn {
     /// URIs the MCP client subscribed to.
     subscribed: Mutex<HashSet<String>>,
     peer: Mutex<Option<Peer<RoleServer>>>,
-    watching: AtomicBool,
+    /// Whether the `changes` follower runs.
+    watching: tokio::sync::Mutex<bool>,
 }
 
 impl Conn {
@@ -130,7 +130,7 @@ impl Conn {
             client: tokio::sync::Mutex::new(None),
             subscribed: Mutex::new(HashSet::new()),
             peer: Mutex::new(None),
-            watching: AtomicBool::new(false),
+            watching: tokio::sync::Mutex::new(false),
         }
     }
 
@@ -247,40 +247,21 @@ async fn connect(root: &Path, start: bool) -> Result<WsClient, String> {
     }
 }
 
-/// Follow the daemon's `changes` and turn them into `notifications/resources/updated` for the
-/// subscribed URIs. Resubscribes when the subscription ends (slow-subscriber cut-off, daemon
-/// restart), then reports every subscribed URI as updated, since changes may have been missed.
-async fn watch_changes(conn: Arc<Conn>) {
-    let mut first = true;
+type ChangeSub = jsonrpsee::core::client::Subscription<Value>;
+
+async fn subscribe_changes(conn: &Conn) -> Result<ChangeSub, String> {
+    let c = conn.client().await?;
+    c.subscribe::<Value, _>("changes.subscribe", Map::new(), "changes.unsubscribe")
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Follow the daemon's `changes` (starting with `sub`) and turn them into
+/// `notifications/resources/updated` for the subscribed URIs. Resubscribes when the
+/// subscription ends (slow-subscriber cut-off, daemon restart), then reports every subscribed
+/// URI as updated, since changes may have been missed. Ends when the MCP client is gone.
+async fn watch_changes(conn: Arc<Conn>, mut sub: ChangeSub) {
     loop {
-        let sub = match conn.client().await {
-            Ok(c) => {
-                c.subscribe::<Value, _>("changes.subscribe", Map::new(), "changes.unsubscribe")
-                    .await
-            }
-            Err(e) => {
-                warn!(error = %e, "changes: no daemon; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut sub = match sub {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "changes.subscribe failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if !first {
-            let all: Vec<String> = conn.subscribed.lock().unwrap().iter().cloned().collect();
-            for uri in all {
-                if !conn.notify_updated(uri).await {
-                    return;
-                }
-            }
-        }
-        first = false;
         while let Some(n) = sub.next().await {
             let Ok(notice) = n else { continue };
             let Some(path) = notice.get("path").and_then(Value::as_str) else {
@@ -288,11 +269,26 @@ async fn watch_changes(conn: Arc<Conn>) {
             };
             let uri = path_to_uri(path);
             if conn.subscribed(&uri) && !conn.notify_updated(uri).await {
-                return; // the MCP client is gone
+                return;
             }
         }
         warn!(reason = ?sub.close_reason(), "changes subscription ended; resubscribing");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        sub = loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match subscribe_changes(&conn).await {
+                Ok(s) => break s,
+                Err(e) => {
+                    warn!(error = %e, "changes.subscribe failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let all: Vec<String> = conn.subscribed.lock().unwrap().iter().cloned().collect();
+        for uri in all {
+            if !conn.notify_updated(uri).await {
+                return;
+            }
+        }
     }
 }
 
@@ -312,9 +308,9 @@ pub fn path_to_uri(path: &str) -> String {
 }
 
 pub fn uri_to_path(uri: &str) -> Result<String, String> {
-    let rest = uri
-        .strip_prefix(URI_PREFIX)
-        .ok_or_else(|| format!("`{uri}` is not a dist-space resource (expected {URI_PREFIX}<path>)"))?;
+    let rest = uri.strip_prefix(URI_PREFIX).ok_or_else(|| {
+        format!("`{uri}` is not a dist-space resource (expected {URI_PREFIX}<path>)")
+    })?;
     let b = rest.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -610,7 +606,11 @@ fn tool_error(e: &CallError) -> CallToolResult {
 
 fn rpc_to_mcp(e: CallError) -> McpError {
     match e {
-        CallError::Rpc { code: -32012, message, .. } => McpError::resource_not_found(message, None),
+        CallError::Rpc {
+            code: -32012,
+            message,
+            ..
+        } => McpError::resource_not_found(message, None),
         CallError::Rpc {
             code: -32602 | -32010 | -32011 | -32013,
             message,
@@ -658,7 +658,10 @@ who is connected (editors and the file each one is in).",
 size, language id, version, whether it has unsaved changes (`dirty`) and is open in an editor.",
         annotations(read_only_hint = true)
     )]
-    async fn fs_list(&self, Parameters(p): Parameters<GlobParams>) -> Result<CallToolResult, McpError> {
+    async fn fs_list(
+        &self,
+        Parameters(p): Parameters<GlobParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("fs.list", &p).await)
     }
 
@@ -668,11 +671,18 @@ optionally a line range or an earlier version. Returns the text and its `version
 version to `fs_edit`.",
         annotations(read_only_hint = true)
     )]
-    async fn fs_read(&self, Parameters(p): Parameters<ReadParams>) -> Result<CallToolResult, McpError> {
+    async fn fs_read(
+        &self,
+        Parameters(p): Parameters<ReadParams>,
+    ) -> Result<CallToolResult, McpError> {
         match self.conn.call("fs.read", to_params(&p)).await {
             Ok(v) => {
                 // The text as its own block (readable, not JSON-escaped), then the rest.
-                let text = v.get("text").and_then(Value::as_str).unwrap_or("").to_string();
+                let text = v
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let mut meta = v.clone();
                 if let Some(m) = meta.as_object_mut() {
                     m.remove("text");
@@ -688,11 +698,16 @@ version to `fs_edit`.",
         }
     }
 
-    #[tool(description = "Edit a file: a list of simultaneous, non-overlapping range edits \
+    #[tool(
+        description = "Edit a file: a list of simultaneous, non-overlapping range edits \
 (`range` in line/character, or `offsets` in chars), all against the `version` you read. The \
 edits are applied atomically and merged with whatever others typed since that version; the \
-result gives the new version and where each edit's text landed. A bad request changes nothing.")]
-    async fn fs_edit(&self, Parameters(p): Parameters<EditParams>) -> Result<CallToolResult, McpError> {
+result gives the new version and where each edit's text landed. A bad request changes nothing."
+    )]
+    async fn fs_edit(
+        &self,
+        Parameters(p): Parameters<EditParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("fs.edit", &p).await)
     }
 
@@ -720,9 +735,11 @@ unified diff.",
         Ok(self.forward("changes.since", &p).await)
     }
 
-    #[tool(description = "Wait for the next live changes (editor typing, agents, disk), \
+    #[tool(
+        description = "Wait for the next live changes (editor typing, agents, disk), \
 optionally only for paths matching a glob: returns the change notices that arrive within the \
-timeout (each: path, from/to versions, edits in chars applied in sequence), or none.")]
+timeout (each: path, from/to versions, edits in chars applied in sequence), or none."
+    )]
     async fn changes_wait(
         &self,
         Parameters(p): Parameters<WaitParams>,
@@ -742,7 +759,10 @@ timeout (each: path, from/to versions, edits in chars applied in sequence), or n
 and their cursors/selections. Waits up to 2 s for the daemon's presence notices.",
         annotations(read_only_hint = true)
     )]
-    async fn presence(&self, Parameters(p): Parameters<AnyParams>) -> Result<CallToolResult, McpError> {
+    async fn presence(
+        &self,
+        Parameters(p): Parameters<AnyParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self
             .collect_notices(
                 "presence.subscribe",
@@ -754,7 +774,10 @@ and their cursors/selections. Waits up to 2 s for the daemon's presence notices.
     }
 
     #[tool(description = "Create a new file with the given text.")]
-    async fn fs_create(&self, Parameters(p): Parameters<CreateParams>) -> Result<CallToolResult, McpError> {
+    async fn fs_create(
+        &self,
+        Parameters(p): Parameters<CreateParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("fs.create", &p).await)
     }
 
@@ -762,12 +785,18 @@ and their cursors/selections. Waits up to 2 s for the daemon's presence notices.
         description = "Delete a file from the workspace.",
         annotations(destructive_hint = true)
     )]
-    async fn fs_delete(&self, Parameters(p): Parameters<PathParams>) -> Result<CallToolResult, McpError> {
+    async fn fs_delete(
+        &self,
+        Parameters(p): Parameters<PathParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("fs.delete", &p).await)
     }
 
     #[tool(description = "Rename (move) a file within the workspace.")]
-    async fn fs_rename(&self, Parameters(p): Parameters<RenameParams>) -> Result<CallToolResult, McpError> {
+    async fn fs_rename(
+        &self,
+        Parameters(p): Parameters<RenameParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("fs.rename", &p).await)
     }
 
@@ -777,12 +806,17 @@ literal text or a regular expression, optionally only in files matching a glob. 
 matches with path, line and position.",
         annotations(read_only_hint = true)
     )]
-    async fn search(&self, Parameters(p): Parameters<SearchParams>) -> Result<CallToolResult, McpError> {
+    async fn search(
+        &self,
+        Parameters(p): Parameters<SearchParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("search", &p).await)
     }
 
-    #[tool(description = "Create an anchor: a position (or range) in a file that follows the \
-text as people edit. Returns its id; resolve it later with `anchor_resolve`.")]
+    #[tool(
+        description = "Create an anchor: a position (or range) in a file that follows the \
+text as people edit. Returns its id; resolve it later with `anchor_resolve`."
+    )]
     async fn anchor_create(
         &self,
         Parameters(p): Parameters<AnchorCreateParams>,
@@ -794,19 +828,30 @@ text as people edit. Returns its id; resolve it later with `anchor_resolve`.")]
         description = "Where an anchor is now (after everything edited since it was created).",
         annotations(read_only_hint = true)
     )]
-    async fn anchor_resolve(&self, Parameters(p): Parameters<IdParams>) -> Result<CallToolResult, McpError> {
+    async fn anchor_resolve(
+        &self,
+        Parameters(p): Parameters<IdParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("anchor.resolve", &p).await)
     }
 
     #[tool(description = "Delete an anchor.")]
-    async fn anchor_delete(&self, Parameters(p): Parameters<IdParams>) -> Result<CallToolResult, McpError> {
+    async fn anchor_delete(
+        &self,
+        Parameters(p): Parameters<IdParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("anchor.delete", &p).await)
     }
 
-    #[tool(description = "Fork a private branch of the workspace at the current version. Edits \
+    #[tool(
+        description = "Fork a private branch of the workspace at the current version. Edits \
 on the branch are invisible to humans until merged: use it to prepare a multi-file change, \
-then `branch_diff` and `branch_merge` (or `branch_discard`). Returns the branch id.")]
-    async fn branch_fork(&self, Parameters(p): Parameters<AnyParams>) -> Result<CallToolResult, McpError> {
+then `branch_diff` and `branch_merge` (or `branch_discard`). Returns the branch id."
+    )]
+    async fn branch_fork(
+        &self,
+        Parameters(p): Parameters<AnyParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.fork", &p).await)
     }
 
@@ -814,7 +859,10 @@ then `branch_diff` and `branch_merge` (or `branch_discard`). Returns the branch 
         description = "List your open branches.",
         annotations(read_only_hint = true)
     )]
-    async fn branch_list(&self, Parameters(p): Parameters<AnyParams>) -> Result<CallToolResult, McpError> {
+    async fn branch_list(
+        &self,
+        Parameters(p): Parameters<AnyParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.list", &p).await)
     }
 
@@ -829,8 +877,10 @@ then `branch_diff` and `branch_merge` (or `branch_discard`). Returns the branch 
         Ok(self.forward("branch.read", &p).await)
     }
 
-    #[tool(description = "Edit a file on a branch (like `fs_edit`, against the branch version \
-you read with `branch_read`). Humans do not see it until the branch is merged.")]
+    #[tool(
+        description = "Edit a file on a branch (like `fs_edit`, against the branch version \
+you read with `branch_read`). Humans do not see it until the branch is merged."
+    )]
     async fn branch_edit(
         &self,
         Parameters(p): Parameters<BranchEditParams>,
@@ -858,13 +908,21 @@ you read with `branch_read`). Humans do not see it until the branch is merged.")
         description = "Diff a branch against the live workspace (unified diff per file).",
         annotations(read_only_hint = true)
     )]
-    async fn branch_diff(&self, Parameters(p): Parameters<BranchParams>) -> Result<CallToolResult, McpError> {
+    async fn branch_diff(
+        &self,
+        Parameters(p): Parameters<BranchParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.diff", &p).await)
     }
 
-    #[tool(description = "Merge a branch into the live workspace: the engine merges its edits \
-with everything that happened meanwhile (nobody's text is lost); humans see the result at once.")]
-    async fn branch_merge(&self, Parameters(p): Parameters<BranchParams>) -> Result<CallToolResult, McpError> {
+    #[tool(
+        description = "Merge a branch into the live workspace: the engine merges its edits \
+with everything that happened meanwhile (nobody's text is lost); humans see the result at once."
+    )]
+    async fn branch_merge(
+        &self,
+        Parameters(p): Parameters<BranchParams>,
+    ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.merge", &p).await)
     }
 
@@ -953,8 +1011,16 @@ impl ServerHandler for DistSpaceMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let v = self.conn.call("fs.list", Map::new()).await.map_err(rpc_to_mcp)?;
-        let files = v.get("files").and_then(Value::as_array).cloned().unwrap_or_default();
+        let v = self
+            .conn
+            .call("fs.list", Map::new())
+            .await
+            .map_err(rpc_to_mcp)?;
+        let files = v
+            .get("files")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let resources = files
             .iter()
             .filter(|f| f.get("text").and_then(Value::as_bool) == Some(true))
@@ -984,9 +1050,16 @@ impl ServerHandler for DistSpaceMcp {
             .call("fs.read", to_params(&json!({ "path": path })))
             .await
             .map_err(rpc_to_mcp)?;
-        let text = v.get("text").and_then(Value::as_str).unwrap_or("").to_string();
+        let text = v
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let mut meta = rmcp::model::MetaObject::default();
-        meta.0.insert("version".into(), v.get("version").cloned().unwrap_or(Value::Null));
+        meta.0.insert(
+            "version".into(),
+            v.get("version").cloned().unwrap_or(Value::Null),
+        );
         let contents = ResourceContents::text(text, request.uri)
             .with_mime_type("text/plain")
             .with_meta(meta);
@@ -1001,10 +1074,17 @@ impl ServerHandler for DistSpaceMcp {
     ) -> Result<(), McpError> {
         uri_to_path(&request.uri).map_err(|m| McpError::invalid_params(m, None))?;
         *self.conn.peer.lock().unwrap() = Some(context.peer.clone());
-        self.conn.subscribed.lock().unwrap().insert(request.uri);
-        if !self.conn.watching.swap(true, Ordering::SeqCst) {
-            tokio::spawn(watch_changes(self.conn.clone()));
+        // The first subscription starts following the daemon's changes; it is established
+        // before we answer, so every change after `resources/subscribe` is reported.
+        let mut watching = self.conn.watching.lock().await;
+        if !*watching {
+            let sub = subscribe_changes(&self.conn)
+                .await
+                .map_err(|e| McpError::internal_error(format!("changes.subscribe: {e}"), None))?;
+            tokio::spawn(watch_changes(self.conn.clone(), sub));
+            *watching = true;
         }
+        self.conn.subscribed.lock().unwrap().insert(request.uri);
         Ok(())
     }
 
