@@ -1,5 +1,6 @@
 mod bridge;
 mod lsp_conn;
+mod mcp;
 mod paths;
 mod proto;
 mod serve;
@@ -32,6 +33,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// LSP over stdio for editors: connects to (or starts) the workspace's daemon.
     Lsp(bridge::LspArgs),
+    /// MCP server over stdio for AI agents: connects to (or starts) the workspace's daemon.
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => return trace::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Lsp(args) => bridge::run(args),
+        Command::Mcp(args) => mcp::run(args),
     };
     if let Err(e) = res {
         eprintln!("dist-space: {e}");
