@@ -3,7 +3,10 @@
 
 use std::ops::Range;
 
-use imara_diff::{Algorithm, Diff, InternedInput};
+use imara_diff::{
+    Algorithm, BasicLineDiffPrinter, Diff, InternedInput, Token, UnifiedDiffConfig,
+    UnifiedDiffPrinter,
+};
 
 /// A positional edit in chars. A list of edits is *valid in sequence*: each edit's range refers
 /// to the text after all earlier edits of the list were applied (the engine's `Edit`).
@@ -89,6 +92,58 @@ fn char_edits(old: &str, new: &str) -> Vec<(Range<usize>, String)> {
         .collect()
 }
 
+/// A unified diff (`diff -u` style, 3 lines of context) turning `old` into `new`, with
+/// `--- old_name` / `+++ new_name` headers; empty when the texts are equal. A last line
+/// without a final newline is printed with one (no `\ No newline at end of file` marker).
+pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    let input = InternedInput::new(old, new);
+    let mut diff = Diff::compute(Algorithm::Histogram, &input);
+    diff.postprocess_lines(&input);
+    let printer = GnuHeaders(BasicLineDiffPrinter(&input.interner));
+    let body = diff
+        .unified_diff(&printer, UnifiedDiffConfig::default(), &input)
+        .to_string();
+    format!("--- {old_name}\n+++ {new_name}\n{body}")
+}
+
+/// imara-diff's line printer with GNU diff's hunk headers: an empty side is numbered by the
+/// line *before* it (`@@ -0,0 +1,2 @@` for a file created from nothing), as `patch` and
+/// `git apply` expect.
+struct GnuHeaders<'a>(BasicLineDiffPrinter<'a, str>);
+
+impl UnifiedDiffPrinter for GnuHeaders<'_> {
+    fn display_header(
+        &self,
+        mut f: impl std::fmt::Write,
+        start_before: u32,
+        start_after: u32,
+        len_before: u32,
+        len_after: u32,
+    ) -> std::fmt::Result {
+        let first = |start: u32, len: u32| if len == 0 { start } else { start + 1 };
+        writeln!(
+            f,
+            "@@ -{},{len_before} +{},{len_after} @@",
+            first(start_before, len_before),
+            first(start_after, len_after)
+        )
+    }
+    fn display_context_token(&self, f: impl std::fmt::Write, token: Token) -> std::fmt::Result {
+        self.0.display_context_token(f, token)
+    }
+    fn display_hunk(
+        &self,
+        f: impl std::fmt::Write,
+        before: &[Token],
+        after: &[Token],
+    ) -> std::fmt::Result {
+        self.0.display_hunk(f, before, after)
+    }
+}
+
 /// Apply edits (valid in sequence) to a string; used by tests and as a reference.
 pub fn apply_edits(text: &str, edits: &[TextEdit]) -> String {
     let mut rope = ropey::Rope::from_str(text);
@@ -115,6 +170,23 @@ mod tests {
             .map(|e| e.range.len() + e.text.chars().count())
             .sum();
         assert!(changed <= 6, "{e:?}");
+    }
+
+    #[test]
+    fn unified_diff_has_headers_hunks_and_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\nh\n";
+        let new = "a\nb\nc\nd\nE\nf\ng\nh\ni\n";
+        let d = unified_diff(old, new, "a/f.txt", "b/f.txt");
+        assert_eq!(
+            d,
+            "--- a/f.txt\n+++ b/f.txt\n@@ -2,7 +2,8 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n+i\n"
+        );
+        assert_eq!(unified_diff(old, old, "a", "b"), "");
+        // A file created from nothing: every line added.
+        assert_eq!(
+            unified_diff("", "x\ny\n", "/dev/null", "b/n"),
+            "--- /dev/null\n+++ b/n\n@@ -0,0 +1,2 @@\n+x\n+y\n"
+        );
     }
 
     proptest! {
