@@ -345,7 +345,9 @@ impl AgentBranch {
             return Ok(View::Changed(bf));
         }
         match self.snap.get(rel).map(|sf| (sf.id, &sf.content)) {
-            Some((id, SnapContent::Text { text, version })) => Ok(View::Forked { id, text, version }),
+            Some((id, SnapContent::Text { text, version })) => {
+                Ok(View::Forked { id, text, version })
+            }
             Some((_, SnapContent::NotText { reason, .. })) => Err(ApiError::new(
                 NOT_TEXT,
                 format!("`{rel}` is not edited as text: {reason}"),
@@ -497,7 +499,10 @@ impl Branches {
     fn edit(&mut self, ws: &Workspace, p: BranchEditParams) -> Result<Value, ApiError> {
         let enc = encoding_of(p.encoding.as_deref())?;
         let prefix = self.agent_prefix(&p.branch);
-        let b = self.open.get_mut(&p.branch).ok_or_else(|| unknown_branch(&p.branch))?;
+        let b = self
+            .open
+            .get_mut(&p.branch)
+            .ok_or_else(|| unknown_branch(&p.branch))?;
         let rel = crate::path::resolve(ws.root(), &p.path)?;
         // Copy-on-write: a file edited for the first time gets its private document now.
         let fresh: Option<BranchFile> = match b.view(&rel)? {
@@ -530,7 +535,10 @@ impl Branches {
 
     fn create(&mut self, ws: &Workspace, p: BranchCreateParams) -> Result<Value, ApiError> {
         let prefix = self.agent_prefix(&p.branch);
-        let b = self.open.get_mut(&p.branch).ok_or_else(|| unknown_branch(&p.branch))?;
+        let b = self
+            .open
+            .get_mut(&p.branch)
+            .ok_or_else(|| unknown_branch(&p.branch))?;
         let rel = crate::path::resolve(ws.root(), &p.path)?;
         if b.deleted.contains(&rel) {
             return Err(ApiError::new(
@@ -583,7 +591,10 @@ impl Branches {
     }
 
     fn delete(&mut self, ws: &Workspace, p: BranchPathParams) -> Result<Value, ApiError> {
-        let b = self.open.get_mut(&p.branch).ok_or_else(|| unknown_branch(&p.branch))?;
+        let b = self
+            .open
+            .get_mut(&p.branch)
+            .ok_or_else(|| unknown_branch(&p.branch))?;
         let rel = crate::path::resolve(ws.root(), &p.path)?;
         let created_here = match b.view(&rel)? {
             View::Changed(bf) => bf.live.is_none(),
@@ -606,7 +617,12 @@ impl Branches {
                 Some(id) => {
                     let path = ws.path(id).map(str::to_string);
                     let live = live_now(ws, id);
-                    ("modified", path, live.as_ref().map(|l| l.0.clone()), live.map(|l| l.1))
+                    (
+                        "modified",
+                        path,
+                        live.as_ref().map(|l| l.0.clone()),
+                        live.map(|l| l.1),
+                    )
                 }
                 None => {
                     // A file created on the branch; the live workspace may have one there now.

@@ -730,7 +730,10 @@ fn branch_merge_with_a_concurrent_human_edit_is_the_engines_merge() {
     let br = a.ok("branch.read", json!({"branch": b, "path": "src/main.rs"}));
     assert_eq!(br["text"], main_branch);
     assert_eq!(
-        a.ok("branch.read", json!({"branch": b, "path": "src/util.rs", "startLine": 1}))["text"],
+        a.ok(
+            "branch.read",
+            json!({"branch": b, "path": "src/util.rs", "startLine": 1})
+        )["text"],
         "    1\n}\n"
     );
 
@@ -743,10 +746,7 @@ fn branch_merge_with_a_concurrent_human_edit_is_the_engines_merge() {
         (a.ok("fs.read", json!({"path": "src/main.rs"}))["text"] == main_live).then_some(())
     });
     // Before the merge the branch is invisible: to agents, editors and the disk.
-    assert_eq!(
-        a.ok("fs.read", json!({"path": "notes.md"}))["text"],
-        notes0
-    );
+    assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes0);
     assert_eq!(
         a.err("fs.read", json!({"path": "src/util.rs"})).0,
         agent_api::error::NOT_FOUND
@@ -792,8 +792,14 @@ fn branch_merge_with_a_concurrent_human_edit_is_the_engines_merge() {
     // The same merge, by the engine directly: the human's events (typed one after the other
     // at the live version) and the branch's events (made at the fork version, the root).
     let names: Vec<String> = version_now.as_object().unwrap().keys().cloned().collect();
-    let human = names.iter().find(|n| n.starts_with("Ed#")).expect("human agent");
-    let bagent = names.iter().find(|n| n.starts_with("branch#")).expect("branch agent");
+    let human = names
+        .iter()
+        .find(|n| n.starts_with("Ed#"))
+        .expect("human agent");
+    let bagent = names
+        .iter()
+        .find(|n| n.starts_with("branch#"))
+        .expect("branch agent");
     let mut live = Document::from_text(Rope::from_str(main0));
     let h = live.agent(human);
     live.insert(h, 16, "z").unwrap();
@@ -844,11 +850,18 @@ fn branch_merge_with_a_concurrent_human_edit_is_the_engines_merge() {
         .collect();
     assert_eq!(landed, ["let y = 2;\n    ", "compute()"]);
     assert_eq!(mf("src/util.rs")["status"], "created");
-    assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes_branch);
-    assert_eq!(a.ok("fs.read", json!({"path": "src/util.rs"}))["text"], util);
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "notes.md"}))["text"],
+        notes_branch
+    );
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "src/util.rs"}))["text"],
+        util
+    );
     // The branch is closed.
     assert_eq!(
-        a.err("branch.read", json!({"branch": b, "path": "notes.md"})).0,
+        a.err("branch.read", json!({"branch": b, "path": "notes.md"}))
+            .0,
         agent_api::error::UNKNOWN_BRANCH
     );
     // The human's editor converges on the merge; the disk gets all three files.
@@ -872,7 +885,10 @@ fn branch_discard_list_and_errors() {
     let d = Daemon::start(dir.path());
     let a = Agent::connect(&d);
     let notes0 = "# notes\n😀 smile\nend\n";
-    let b1 = a.ok("branch.fork", json!({}))["branch"].as_str().unwrap().to_string();
+    let b1 = a.ok("branch.fork", json!({}))["branch"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let b2 = a.ok("branch.fork", json!({"name": "two"}))["branch"]
         .as_str()
         .unwrap()
@@ -902,23 +918,53 @@ fn branch_discard_list_and_errors() {
     // Errors: each changes nothing.
     let one = json!([{"offsets": {"start": 0, "end": 0}, "text": "x"}]);
     assert_eq!(
-        a.err("branch.edit", json!({"branch": "b999", "path": "notes.md", "version": {}, "edits": one})).0,
+        a.err(
+            "branch.edit",
+            json!({"branch": "b999", "path": "notes.md", "version": {}, "edits": one})
+        )
+        .0,
         UNKNOWN_BRANCH
     );
-    assert_eq!(a.err("branch.diff", json!({"branch": "nope"})).0, UNKNOWN_BRANCH);
     assert_eq!(
-        a.err("branch.read", json!({"branch": b1, "path": "../etc/passwd"})).0,
+        a.err("branch.diff", json!({"branch": "nope"})).0,
+        UNKNOWN_BRANCH
+    );
+    assert_eq!(
+        a.err(
+            "branch.read",
+            json!({"branch": b1, "path": "../etc/passwd"})
+        )
+        .0,
         PATH_OUTSIDE_ROOT
     );
-    assert_eq!(a.err("branch.read", json!({"branch": b1, "path": "nope.md"})).0, NOT_FOUND);
-    assert_eq!(a.err("branch.read", json!({"branch": b1, "path": "blob.bin"})).0, NOT_TEXT);
-    assert_eq!(a.err("branch.read", json!({"branch": b1})).0, INVALID_PARAMS);
     assert_eq!(
-        a.err("branch.create", json!({"branch": b1, "path": "notes.md", "text": ""})).0,
+        a.err("branch.read", json!({"branch": b1, "path": "nope.md"}))
+            .0,
+        NOT_FOUND
+    );
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b1, "path": "blob.bin"}))
+            .0,
+        NOT_TEXT
+    );
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b1})).0,
+        INVALID_PARAMS
+    );
+    assert_eq!(
+        a.err(
+            "branch.create",
+            json!({"branch": b1, "path": "notes.md", "text": ""})
+        )
+        .0,
         FILE_EXISTS
     );
     assert_eq!(
-        a.err("branch.create", json!({"branch": b1, "path": ".dist-space/x", "text": ""})).0,
+        a.err(
+            "branch.create",
+            json!({"branch": b1, "path": ".dist-space/x", "text": ""})
+        )
+        .0,
         PATH_OUTSIDE_ROOT
     );
     assert_eq!(
@@ -927,8 +973,12 @@ fn branch_discard_list_and_errors() {
         OVERLAPPING_EDITS
     );
     assert_eq!(
-        a.err("branch.edit", json!({"branch": b1, "path": "notes.md", "version": b1_text["version"],
-            "edits": [{"offsets": {"start": 0, "end": 999}, "text": "a"}]})).0,
+        a.err(
+            "branch.edit",
+            json!({"branch": b1, "path": "notes.md", "version": b1_text["version"],
+            "edits": [{"offsets": {"start": 0, "end": 999}, "text": "a"}]})
+        )
+        .0,
         BAD_POSITION
     );
     // A live version, once the live file has moved on, is not a version of the branch.
@@ -953,15 +1003,25 @@ fn branch_discard_list_and_errors() {
     );
 
     // Discard: the workspace is untouched.
-    assert_eq!(a.ok("branch.discard", json!({"branch": b1}))["discarded"], true);
+    assert_eq!(
+        a.ok("branch.discard", json!({"branch": b1}))["discarded"],
+        true
+    );
     assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes0);
-    assert_eq!(a.err("branch.discard", json!({"branch": b1})).0, UNKNOWN_BRANCH);
+    assert_eq!(
+        a.err("branch.discard", json!({"branch": b1})).0,
+        UNKNOWN_BRANCH
+    );
 
     // Merge conflict: a file created on the branch appears in the workspace meanwhile.
-    a.ok("branch.create", json!({"branch": b2, "path": "new.txt", "text": "from the branch\n"}));
+    a.ok(
+        "branch.create",
+        json!({"branch": b2, "path": "new.txt", "text": "from the branch\n"}),
+    );
     a.ok("branch.delete", json!({"branch": b2, "path": "notes.md"}));
     assert_eq!(
-        a.err("branch.read", json!({"branch": b2, "path": "notes.md"})).0,
+        a.err("branch.read", json!({"branch": b2, "path": "notes.md"}))
+            .0,
         NOT_FOUND
     );
     std::fs::write(dir.path().join("new.txt"), "from the disk\n").unwrap();
@@ -973,7 +1033,10 @@ fn branch_discard_list_and_errors() {
     assert_eq!(code, MERGE_CONFLICT, "{msg}");
     assert_eq!(a.ok("workspace.info", json!({}))["version"], v_before);
     assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes0);
-    assert_eq!(a.ok("fs.read", json!({"path": "new.txt"}))["text"], "from the disk\n");
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "new.txt"}))["text"],
+        "from the disk\n"
+    );
     // Still open: its diff shows the deletion, and it can be discarded.
     let diff = a.ok("branch.diff", json!({"branch": b2}));
     let del = diff["files"]
