@@ -714,6 +714,19 @@ impl Branches {
                             format!("`{rel}` was created on the branch and in the workspace since the fork"),
                         ));
                     }
+                    let mut dir = rel.as_str();
+                    while let Some((parent, _)) = dir.rsplit_once('/') {
+                        dir = parent;
+                        let is_dir = ws
+                            .lookup(dir)
+                            .map(|d| matches!(ws.state(d), Some(vfs::FileState::Dir)));
+                        if is_dir == Some(false) {
+                            return Err(ApiError::new(
+                                MERGE_CONFLICT,
+                                format!("`{rel}` was created on the branch, but `{dir}` is a file in the workspace now"),
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -984,5 +997,24 @@ mod tests {
         let again = call(&mut ws, "branch.merge", json!({"branch": b}));
         assert_eq!(again.result.unwrap_err().code, UNKNOWN_BRANCH);
         assert!(again.changed.is_empty());
+        // A file created on a branch under a folder that became a file live: a conflict,
+        // nothing merged, the branch stays open.
+        let b2 = call(&mut ws, "branch.fork", json!({})).result.unwrap()["branch"].clone();
+        call(
+            &mut ws,
+            "branch.create",
+            json!({"branch": b2, "path": "d/x.txt", "text": "x"}),
+        )
+        .result
+        .unwrap();
+        ws.create_file("d", "a file").unwrap();
+        let v = ws.version();
+        let m = call(&mut ws, "branch.merge", json!({"branch": b2}));
+        assert_eq!(m.result.unwrap_err().code, MERGE_CONFLICT);
+        assert!(m.changed.is_empty());
+        assert_eq!(ws.version(), v);
+        assert!(ws.lookup("d/x.txt").is_none());
+        let list = call(&mut ws, "branch.list", json!({})).result.unwrap();
+        assert_eq!(list["branches"][0]["created"], json!(["d/x.txt"]));
     }
 }
