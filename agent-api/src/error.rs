@@ -24,6 +24,21 @@ pub const EDIT_REJECTED: i32 = -32023;
 /// The daemon is shutting down.
 pub const UNAVAILABLE: i32 = -32030;
 
+// Branches (`branch.*`, see `branches.rs`).
+/// No open branch with that id (never forked, already merged or discarded, or the daemon
+/// restarted: branches live in the daemon's memory only).
+pub const UNKNOWN_BRANCH: i32 = -32040;
+/// The version is not one of this file on this branch (e.g. a live version from `fs.read`
+/// after the file changed, or a version of another branch).
+pub const NOT_BRANCH_VERSION: i32 = -32041;
+/// `branch.create` at a path that exists on the branch (or was deleted on it).
+pub const FILE_EXISTS: i32 = -32042;
+/// Too many branches are open.
+pub const TOO_MANY_BRANCHES: i32 = -32043;
+/// The branch cannot be merged as it is: a file it changed was deleted in the workspace, or a
+/// file it created now exists there. Nothing was merged; the branch stays open.
+pub const MERGE_CONFLICT: i32 = -32044;
+
 /// An error for the agent: a stable code and a clear message. Nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {

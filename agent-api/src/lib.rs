@@ -4,10 +4,13 @@
 //! * [`ops`]: the requests and how the daemon's single writer answers them
 //!   ([`ops::AgentState::handle`], called from the writer thread with its `Workspace`);
 //! * [`path`]: confining paths to the workspace root;
-//! * [`error`]: the stable error codes.
+//! * [`error`]: the stable error codes;
+//! * [`branches`]: agents' private copy-on-write branches of the workspace (`branch.*`).
 //!
 //! The method reference is `agent-api/README.md`.
 
+pub mod branches;
+mod edits;
 pub mod error;
 pub mod ops;
 pub mod path;

@@ -102,6 +102,7 @@ pub enum Request {
     List(ListParams),
     Read(ReadParams),
     Edit(EditParams),
+    Branch(crate::branches::BranchRequest),
 }
 
 /// A request on its way to the writer, with where to send the answer.
@@ -130,10 +131,10 @@ pub struct Context {
     pub open: HashSet<FileId>,
 }
 
-/// The answer to one call, and the document it changed (the writer broadcasts it).
+/// The answer to one call, and the documents it changed (the writer broadcasts them).
 pub struct Outcome {
     pub result: Result<Value, ApiError>,
-    pub changed: Option<FileId>,
+    pub changed: Vec<FileId>,
 }
 
 /// One document change as pushed to `changes` subscribers: the edits (sequential, char
@@ -165,6 +166,7 @@ pub struct AgentState {
     /// Per document changed since load: the version last published to the feed (a document
     /// not in here is still at its root version).
     published: HashMap<FileId, Frontier>,
+    branches: crate::branches::Branches,
 }
 
 fn lang_id(path: &str) -> &'static str {
@@ -217,6 +219,7 @@ impl AgentState {
             gens: HashMap::new(),
             feed,
             published: HashMap::new(),
+            branches: crate::branches::Branches::new(run_id),
         }
     }
 
@@ -280,7 +283,7 @@ impl AgentState {
         conn: AgentConn,
         req: Request,
     ) -> Outcome {
-        let mut changed = None;
+        let mut changed = Vec::new();
         let result = match req {
             Request::Info => Ok(json!({
                 "root": ws.root(),
@@ -291,6 +294,11 @@ impl AgentState {
             Request::List(p) => list(ws, ctx, p),
             Request::Read(p) => read(ws, p),
             Request::Edit(p) => self.edit(ws, conn, p, &mut changed),
+            Request::Branch(r) => {
+                let out = self.branches.handle(ws, conn, r);
+                changed = out.changed;
+                out.result
+            }
         };
         Outcome { result, changed }
     }
@@ -300,7 +308,7 @@ impl AgentState {
         ws: &mut Workspace,
         conn: AgentConn,
         p: EditParams,
-        changed: &mut Option<FileId>,
+        changed: &mut Vec<FileId>,
     ) -> Result<Value, ApiError> {
         let enc = encoding_of(p.encoding.as_deref())?;
         let (rel, f) = text_file(ws, &p.path)?;
@@ -393,7 +401,7 @@ impl AgentState {
                 Err(e) => return Err(ApiError::new(EDIT_REJECTED, e.to_string())),
             }
         };
-        *changed = Some(f);
+        changed.push(f);
         let tf = ws.text_file(f).expect("checked");
         let doc = &tf.doc;
         let new_text = doc.to_rope();
@@ -424,7 +432,7 @@ impl AgentState {
 /// deletion's place is its start moved through what the agent had not seen and then through
 /// its own ops (`Bias::Right`: text inserted exactly there, by others or by the agent at the
 /// same offset, was before the deleted range).
-fn landed_ranges(
+pub(crate) fn landed_ranges(
     doc: &engine::Document,
     seq: &[Edit],
     base: &Frontier,

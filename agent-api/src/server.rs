@@ -198,6 +198,13 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
         call(&ctx, &ext, Request::Edit(params)).await
     })
     .expect("unique name");
+    for &name in crate::branches::METHODS {
+        m.register_async_method(name, move |p, ctx, ext| async move {
+            let req = crate::branches::parse(name, p.as_str())?;
+            call(&ctx, &ext, Request::Branch(req)).await
+        })
+        .expect("unique name");
+    }
     m.register_subscription(
         "changes.subscribe",
         "changes",

@@ -1174,9 +1174,9 @@ impl Writer {
         let out = self
             .agents
             .handle(&mut self.ws, &ctx, call.conn, call.request);
-        if let Some(f) = out.changed {
-            self.changed.insert(f);
-            self.agents.publish(&self.ws, [f]);
+        if !out.changed.is_empty() {
+            self.changed.extend(out.changed.iter().copied());
+            self.agents.publish(&self.ws, out.changed);
             self.schedule_flush();
         }
         let _ = call.reply.send(out.result);

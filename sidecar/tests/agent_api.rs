@@ -683,3 +683,377 @@ fn connection_limit() {
         })
     });
 }
+
+/// Branch (issue 5): an agent forks, makes a 3-file change on its branch (two edits and a new
+/// file) that nobody sees, while a human (a real editor connection) types into one of those
+/// files at the very place the branch edits. The merge keeps every edit, and the result is the
+/// engine's own merge of the same events, computed here independently with `engine::Document`.
+#[test]
+fn branch_merge_with_a_concurrent_human_edit_is_the_engines_merge() {
+    use engine::{Document, Edit, Rope};
+    let dir = workspace();
+    let mut d = Daemon::start(dir.path());
+    let a = Agent::connect(&d);
+    let main0 = "fn main() {\n    let x = 1;\n}\n";
+    let notes0 = "# notes\n😀 smile\nend\n";
+    let mut ed = RevAgent::new(&d, "Ed", "src/main.rs");
+    let fork = a.ok("branch.fork", json!({"name": "refactor"}));
+    let b = fork["branch"].as_str().unwrap().to_string();
+    let read = a.ok("branch.read", json!({"branch": b, "path": "src/main.rs"}));
+    assert_eq!(read["text"], main0);
+    // The branch's edits, in chars of the text read: a line inserted before `let` (char 16),
+    // `1` replaced (chars 24..25).
+    let main_edits = [(16..16, "let y = 2;\n    "), (24..25, "compute()")];
+    let out = a.ok(
+        "branch.edit",
+        json!({"branch": b, "path": "src/main.rs", "version": read["version"], "edits": [
+            {"offsets": {"start": 16, "end": 16}, "text": main_edits[0].1},
+            {"range": {"start": {"line": 1, "character": 12}, "end": {"line": 1, "character": 13}},
+             "text": main_edits[1].1},
+        ]}),
+    );
+    let main_branch = "fn main() {\n    let y = 2;\n    let x = compute();\n}\n";
+    assert_eq!(out["edits"][1]["offsets"], json!({"start": 39, "end": 48}));
+    let nread = a.ok("branch.read", json!({"branch": b, "path": "notes.md"}));
+    a.ok(
+        "branch.edit",
+        json!({"branch": b, "path": "notes.md", "version": nread["version"], "encoding": "utf-16",
+               "edits": [{"range": {"start": {"line": 1, "character": 3}, "end": {"line": 1, "character": 8}},
+                          "text": "grin"}]}),
+    );
+    let notes_branch = "# notes\n😀 grin\nend\n";
+    let util = "pub fn compute() -> i32 {\n    1\n}\n";
+    a.ok(
+        "branch.create",
+        json!({"branch": b, "path": "src/util.rs", "text": util}),
+    );
+    let br = a.ok("branch.read", json!({"branch": b, "path": "src/main.rs"}));
+    assert_eq!(br["text"], main_branch);
+    assert_eq!(
+        a.ok(
+            "branch.read",
+            json!({"branch": b, "path": "src/util.rs", "startLine": 1})
+        )["text"],
+        "    1\n}\n"
+    );
+
+    // Meanwhile the human types "zz" exactly where the branch inserted its line.
+    ed.edit(16..16, "z");
+    ed.edit(17..17, "z");
+    let main_live = "fn main() {\n    zzlet x = 1;\n}\n";
+    wait_for("the human's edits", Duration::from_secs(10), || {
+        ed.pump(Duration::from_millis(20));
+        (a.ok("fs.read", json!({"path": "src/main.rs"}))["text"] == main_live).then_some(())
+    });
+    // Before the merge the branch is invisible: to agents, editors and the disk.
+    assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes0);
+    assert_eq!(
+        a.err("fs.read", json!({"path": "src/util.rs"})).0,
+        agent_api::error::NOT_FOUND
+    );
+    assert_eq!(ed.text, main_live);
+    wait_for("the human's edits on disk", Duration::from_secs(10), || {
+        (std::fs::read_to_string(dir.path().join("src/main.rs")).unwrap() == main_live)
+            .then_some(())
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.md")).unwrap(),
+        notes0
+    );
+    assert!(!dir.path().join("src/util.rs").exists());
+
+    // The diff: live text -> branch text, per changed file.
+    let diff = a.ok("branch.diff", json!({"branch": b}));
+    let files = diff["files"].as_array().unwrap();
+    let by_path = |p: &str| files.iter().find(|f| f["path"] == p).unwrap().clone();
+    assert_eq!(files.len(), 3);
+    assert_eq!(
+        by_path("notes.md")["diff"],
+        "--- a/notes.md\n+++ b/notes.md\n@@ -1,3 +1,3 @@\n # notes\n-😀 smile\n+😀 grin\n end\n"
+    );
+    assert_eq!(
+        by_path("src/main.rs")["diff"],
+        "--- a/src/main.rs\n+++ b/src/main.rs\n@@ -1,3 +1,4 @@\n fn main() {\n-    zzlet x = 1;\n+    let y = 2;\n+    let x = compute();\n }\n"
+    );
+    assert_eq!(by_path("src/main.rs")["status"], "modified");
+    assert_eq!(
+        by_path("src/util.rs")["diff"],
+        "--- /dev/null\n+++ b/src/util.rs\n@@ -0,0 +1,3 @@\n+pub fn compute() -> i32 {\n+    1\n+}\n"
+    );
+    assert_eq!(by_path("src/util.rs")["status"], "created");
+    let live_v = a.ok("fs.read", json!({"path": "src/main.rs"}))["version"].clone();
+    assert_eq!(by_path("src/main.rs")["liveVersion"], live_v);
+    assert_eq!(by_path("src/main.rs")["forkVersion"], json!({}));
+
+    let merged = a.ok("branch.merge", json!({"branch": b}));
+    let text_now = a.ok("fs.read", json!({"path": "src/main.rs"}));
+    let version_now = text_now["version"].clone();
+
+    // The same merge, by the engine directly: the human's events (typed one after the other
+    // at the live version) and the branch's events (made at the fork version, the root).
+    let names: Vec<String> = version_now.as_object().unwrap().keys().cloned().collect();
+    let human = names
+        .iter()
+        .find(|n| n.starts_with("Ed#"))
+        .expect("human agent");
+    let bagent = names
+        .iter()
+        .find(|n| n.starts_with("branch#"))
+        .expect("branch agent");
+    let mut live = Document::from_text(Rope::from_str(main0));
+    let h = live.agent(human);
+    live.insert(h, 16, "z").unwrap();
+    live.insert(h, 17, "z").unwrap();
+    let mut branch = Document::from_text(Rope::from_str(main0));
+    let ba = branch.agent(bagent);
+    let root = branch.version().clone();
+    let seq = Edit::sequence(
+        main_edits
+            .iter()
+            .map(|(r, t)| Edit {
+                range: r.clone(),
+                text: t.to_string(),
+            })
+            .collect(),
+    )
+    .unwrap();
+    branch.edit_at(ba, &root, &seq).unwrap();
+    assert_eq!(branch.text().to_string(), main_branch);
+    let human_events = live.all_events();
+    live.apply_remote(&branch.all_events()).unwrap();
+    let engine_text = live.text().to_string();
+    assert_eq!(text_now["text"], engine_text);
+    assert_eq!(version_now, json!(live.remote_version(live.version())));
+    // (Merging the other way round gives the same text: the engine's convergence.)
+    branch.apply_remote(&human_events).unwrap();
+    assert_eq!(branch.text().to_string(), engine_text);
+    // Every edit is there.
+    assert!(engine_text.contains("zz") && engine_text.contains("let y = 2;"));
+    assert!(engine_text.contains("let x = compute();"));
+
+    // The reply: the new live versions, and where the branch's text landed.
+    let mfiles = merged["files"].as_array().unwrap();
+    let mf = |p: &str| mfiles.iter().find(|f| f["path"] == p).unwrap().clone();
+    assert_eq!(mf("src/main.rs")["version"], version_now);
+    let chars: Vec<char> = engine_text.chars().collect();
+    let landed: Vec<String> = mf("src/main.rs")["inserted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (s, e) = (
+                r["offsets"]["start"].as_u64().unwrap() as usize,
+                r["offsets"]["end"].as_u64().unwrap() as usize,
+            );
+            chars[s..e].iter().collect()
+        })
+        .collect();
+    assert_eq!(landed, ["let y = 2;\n    ", "compute()"]);
+    assert_eq!(mf("src/util.rs")["status"], "created");
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "notes.md"}))["text"],
+        notes_branch
+    );
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "src/util.rs"}))["text"],
+        util
+    );
+    // The branch is closed.
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b, "path": "notes.md"}))
+            .0,
+        agent_api::error::UNKNOWN_BRANCH
+    );
+    // The human's editor converges on the merge; the disk gets all three files.
+    wait_for("the editor to converge", Duration::from_secs(10), || {
+        ed.pump(Duration::from_millis(50));
+        (ed.text == engine_text).then_some(())
+    });
+    d.stop();
+    let disk = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+    assert_eq!(disk("src/main.rs"), engine_text);
+    assert_eq!(disk("notes.md"), notes_branch);
+    assert_eq!(disk("src/util.rs"), util);
+}
+
+/// Branch errors have stable codes and change nothing; a discarded branch leaves the
+/// workspace untouched; a merge conflict merges nothing and keeps the branch open.
+#[test]
+fn branch_discard_list_and_errors() {
+    use agent_api::error::*;
+    let dir = workspace();
+    let d = Daemon::start(dir.path());
+    let a = Agent::connect(&d);
+    let notes0 = "# notes\n😀 smile\nend\n";
+    let b1 = a.ok("branch.fork", json!({}))["branch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b2 = a.ok("branch.fork", json!({"name": "two"}))["branch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = a.ok("branch.read", json!({"branch": b1, "path": "notes.md"}))["version"].clone();
+    let e1 = a.ok(
+        "branch.edit",
+        json!({"branch": b1, "path": "notes.md", "version": v,
+               "edits": [{"offsets": {"start": 0, "end": 0}, "text": "b1 "}]}),
+    );
+    // Another connection may use the branch; a version of branch 1 is not one of branch 2.
+    let a2 = Agent::connect(&d);
+    let (code, msg) = a2.err(
+        "branch.edit",
+        json!({"branch": b2, "path": "notes.md", "version": e1["version"],
+               "edits": [{"offsets": {"start": 0, "end": 0}, "text": "x"}]}),
+    );
+    assert_eq!(code, NOT_BRANCH_VERSION, "{msg}");
+    let list = a2.ok("branch.list", json!({}));
+    let l = list["branches"].as_array().unwrap();
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[0]["modified"], json!(["notes.md"]));
+    assert_eq!(l[1]["name"], "two");
+    let b1_text = a2.ok("branch.read", json!({"branch": b1, "path": "notes.md"}));
+    assert_eq!(b1_text["text"], format!("b1 {notes0}"));
+
+    // Errors: each changes nothing.
+    let one = json!([{"offsets": {"start": 0, "end": 0}, "text": "x"}]);
+    assert_eq!(
+        a.err(
+            "branch.edit",
+            json!({"branch": "b999", "path": "notes.md", "version": {}, "edits": one})
+        )
+        .0,
+        UNKNOWN_BRANCH
+    );
+    assert_eq!(
+        a.err("branch.diff", json!({"branch": "nope"})).0,
+        UNKNOWN_BRANCH
+    );
+    assert_eq!(
+        a.err(
+            "branch.read",
+            json!({"branch": b1, "path": "../etc/passwd"})
+        )
+        .0,
+        PATH_OUTSIDE_ROOT
+    );
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b1, "path": "nope.md"}))
+            .0,
+        NOT_FOUND
+    );
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b1, "path": "blob.bin"}))
+            .0,
+        NOT_TEXT
+    );
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b1})).0,
+        INVALID_PARAMS
+    );
+    assert_eq!(
+        a.err(
+            "branch.create",
+            json!({"branch": b1, "path": "notes.md", "text": ""})
+        )
+        .0,
+        FILE_EXISTS
+    );
+    assert_eq!(
+        a.err(
+            "branch.create",
+            json!({"branch": b1, "path": ".dist-space/x", "text": ""})
+        )
+        .0,
+        PATH_OUTSIDE_ROOT
+    );
+    assert_eq!(
+        a.err("branch.edit", json!({"branch": b1, "path": "notes.md", "version": b1_text["version"],
+            "edits": [{"offsets": {"start": 0, "end": 3}, "text": "a"}, {"offsets": {"start": 1, "end": 2}, "text": "b"}]})).0,
+        OVERLAPPING_EDITS
+    );
+    assert_eq!(
+        a.err(
+            "branch.edit",
+            json!({"branch": b1, "path": "notes.md", "version": b1_text["version"],
+            "edits": [{"offsets": {"start": 0, "end": 999}, "text": "a"}]})
+        )
+        .0,
+        BAD_POSITION
+    );
+    // A live version, once the live file has moved on, is not a version of the branch.
+    let live = a.ok("fs.read", json!({"path": "src/main.rs"}));
+    let e = a.ok(
+        "fs.edit",
+        json!({"path": "src/main.rs", "version": live["version"], "edits": [{"offsets": {"start": 0, "end": 0}, "text": "// live\n"}]}),
+    );
+    let (code, msg) = a.err(
+        "branch.edit",
+        json!({"branch": b1, "path": "src/main.rs", "version": e["version"], "edits": one}),
+    );
+    assert_eq!(code, NOT_BRANCH_VERSION, "{msg}");
+    assert_eq!(
+        a.ok("branch.read", json!({"branch": b1, "path": "notes.md"})),
+        b1_text
+    );
+    // The branch still reads the file as it was at the fork.
+    assert_eq!(
+        a.ok("branch.read", json!({"branch": b1, "path": "src/main.rs"}))["text"],
+        "fn main() {\n    let x = 1;\n}\n"
+    );
+
+    // Discard: the workspace is untouched.
+    assert_eq!(
+        a.ok("branch.discard", json!({"branch": b1}))["discarded"],
+        true
+    );
+    assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes0);
+    assert_eq!(
+        a.err("branch.discard", json!({"branch": b1})).0,
+        UNKNOWN_BRANCH
+    );
+
+    // Merge conflict: a file created on the branch appears in the workspace meanwhile.
+    a.ok(
+        "branch.create",
+        json!({"branch": b2, "path": "new.txt", "text": "from the branch\n"}),
+    );
+    a.ok("branch.delete", json!({"branch": b2, "path": "notes.md"}));
+    assert_eq!(
+        a.err("branch.read", json!({"branch": b2, "path": "notes.md"}))
+            .0,
+        NOT_FOUND
+    );
+    std::fs::write(dir.path().join("new.txt"), "from the disk\n").unwrap();
+    wait_for("the daemon to see new.txt", Duration::from_secs(10), || {
+        a.call("fs.read", json!({"path": "new.txt"})).ok()
+    });
+    let v_before = a.ok("workspace.info", json!({}))["version"].clone();
+    let (code, msg) = a.err("branch.merge", json!({"branch": b2}));
+    assert_eq!(code, MERGE_CONFLICT, "{msg}");
+    assert_eq!(a.ok("workspace.info", json!({}))["version"], v_before);
+    assert_eq!(a.ok("fs.read", json!({"path": "notes.md"}))["text"], notes0);
+    assert_eq!(
+        a.ok("fs.read", json!({"path": "new.txt"}))["text"],
+        "from the disk\n"
+    );
+    // Still open: its diff shows the deletion, and it can be discarded.
+    let diff = a.ok("branch.diff", json!({"branch": b2}));
+    let del = diff["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "deleted")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        del["diff"],
+        "--- a/notes.md\n+++ /dev/null\n@@ -1,3 +0,0 @@\n-# notes\n-😀 smile\n-end\n"
+    );
+    a.ok("branch.discard", json!({"branch": b2}));
+    assert_eq!(a.ok("branch.list", json!({}))["branches"], json!([]));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.md")).unwrap(),
+        notes0
+    );
+}

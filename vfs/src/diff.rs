@@ -89,6 +89,74 @@ fn char_edits(old: &str, new: &str) -> Vec<(Range<usize>, String)> {
         .collect()
 }
 
+/// Lines of context around each hunk of [`unified_diff`].
+const CONTEXT: u32 = 3;
+
+/// A unified diff (`diff -u`: 3 lines of context, GNU hunk headers, `\ No newline at end of
+/// file` markers) turning `old` into `new`, with `--- old_name` / `+++ new_name` headers;
+/// empty when the texts are equal. Hunks come from imara-diff (histogram); the printing is
+/// ours (imara-diff 0.2.0's printer numbers a hunk one line after its first context line).
+pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    let input = InternedInput::new(old, new);
+    let mut diff = Diff::compute(Algorithm::Histogram, &input);
+    diff.postprocess_lines(&input);
+    // The same line tokens as imara-diff's `&str` source: lines with their `\n`.
+    let ol: Vec<&str> = old.split_inclusive('\n').collect();
+    let nl: Vec<&str> = new.split_inclusive('\n').collect();
+    let hunks: Vec<imara_diff::Hunk> = diff.hunks().collect();
+    let mut out = format!("--- {old_name}\n+++ {new_name}\n");
+    let line = |out: &mut String, mark: char, l: &str| {
+        out.push(mark);
+        out.push_str(l);
+        if !l.ends_with('\n') {
+            out.push_str("\n\\ No newline at end of file\n");
+        }
+    };
+    let mut i = 0;
+    while i < hunks.len() {
+        // Hunks closer than twice the context share one `@@` block.
+        let mut j = i;
+        while j + 1 < hunks.len() && hunks[j + 1].before.start - hunks[j].before.end <= 2 * CONTEXT
+        {
+            j += 1;
+        }
+        let b0 = hunks[i].before.start.saturating_sub(CONTEXT);
+        let b1 = (hunks[j].before.end + CONTEXT).min(ol.len() as u32);
+        let a0 = hunks[i].after.start - (hunks[i].before.start - b0);
+        let a1 = hunks[j].after.end + (b1 - hunks[j].before.end);
+        // GNU: an empty side is numbered by the line before it.
+        let first = |start: u32, len: u32| if len == 0 { start } else { start + 1 };
+        out.push_str(&format!(
+            "@@ -{},{} +{},{} @@\n",
+            first(b0, b1 - b0),
+            b1 - b0,
+            first(a0, a1 - a0),
+            a1 - a0
+        ));
+        let mut at = b0;
+        for h in &hunks[i..=j] {
+            for k in at..h.before.start {
+                line(&mut out, ' ', ol[k as usize]);
+            }
+            for k in h.before.clone() {
+                line(&mut out, '-', ol[k as usize]);
+            }
+            for k in h.after.clone() {
+                line(&mut out, '+', nl[k as usize]);
+            }
+            at = h.before.end;
+        }
+        for k in at..b1 {
+            line(&mut out, ' ', ol[k as usize]);
+        }
+        i = j + 1;
+    }
+    out
+}
+
 /// Apply edits (valid in sequence) to a string; used by tests and as a reference.
 pub fn apply_edits(text: &str, edits: &[TextEdit]) -> String {
     let mut rope = ropey::Rope::from_str(text);
@@ -117,7 +185,96 @@ mod tests {
         assert!(changed <= 6, "{e:?}");
     }
 
+    #[test]
+    fn unified_diff_has_headers_hunks_and_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\nh\n";
+        let new = "a\nb\nc\nd\nE\nf\ng\nh\ni\n";
+        let d = unified_diff(old, new, "a/f.txt", "b/f.txt");
+        assert_eq!(
+            d,
+            "--- a/f.txt\n+++ b/f.txt\n@@ -2,7 +2,8 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n+i\n"
+        );
+        assert_eq!(unified_diff(old, old, "a", "b"), "");
+        // Far apart changes: two blocks; a last line without a newline is marked.
+        let old: String = (0..20).map(|i| format!("{i}\n")).collect();
+        let new: String = (0..20)
+            .filter(|i| *i != 17)
+            .map(|i| match i {
+                2 => "two\n".to_string(),
+                _ => format!("{i}\n"),
+            })
+            .collect::<String>()
+            + "end";
+        assert_eq!(
+            unified_diff(&old, &new, "a", "b"),
+            "--- a\n+++ b\n@@ -1,6 +1,6 @@\n 0\n 1\n-2\n+two\n 3\n 4\n 5\n\
+             @@ -15,6 +15,6 @@\n 14\n 15\n 16\n-17\n 18\n 19\n+end\n\\ No newline at end of file\n"
+        );
+        // A file created from nothing: every line added.
+        assert_eq!(
+            unified_diff("", "x\ny\n", "/dev/null", "b/n"),
+            "--- /dev/null\n+++ b/n\n@@ -0,0 +1,2 @@\n+x\n+y\n"
+        );
+    }
+
+    /// Applies a unified diff as `patch` would (headers checked against the old text).
+    fn patch(old: &str, diff: &str) -> String {
+        let ol: Vec<&str> = old.split_inclusive('\n').collect();
+        let mut out = String::new();
+        let mut at = 0usize;
+        let mut lines = diff.split_inclusive('\n').skip(2).peekable();
+        while let Some(h) = lines.next() {
+            let nums: Vec<usize> = h
+                .trim_matches(|c| c == '@' || c == ' ' || c == '\n')
+                .split([' ', ','])
+                .map(|x| x.trim_start_matches(['-', '+']).parse().unwrap())
+                .collect();
+            let (start, len) = (nums[0], nums[1]);
+            let start = if len == 0 { start } else { start - 1 };
+            out.extend(ol[at..start].iter().copied());
+            at = start;
+            while let Some(l) = lines.next_if(|l| !l.starts_with("@@")) {
+                let marker_follows = lines.peek().is_some_and(|n| n.starts_with('\\'));
+                let body = if marker_follows {
+                    l.strip_suffix('\n').unwrap()
+                } else {
+                    l
+                };
+                match body.chars().next().unwrap() {
+                    ' ' => {
+                        assert_eq!(&body[1..], ol[at]);
+                        out.push_str(&body[1..]);
+                        at += 1;
+                    }
+                    '-' => {
+                        assert_eq!(&body[1..], ol[at]);
+                        at += 1;
+                    }
+                    '+' => out.push_str(&body[1..]),
+                    _ => panic!("bad line {l:?}"),
+                }
+                if marker_follows {
+                    lines.next();
+                }
+            }
+        }
+        out.extend(ol[at..].iter().copied());
+        out
+    }
+
     proptest! {
+        #[test]
+        fn unified_diff_patches_old_into_new(
+            old in "(([abc]|\u{e9}){0,3}\n){0,30}([ab]{0,2})",
+            new in "(([abc]|\u{e9}){0,3}\n){0,30}([ab]{0,2})",
+        ) {
+            let d = unified_diff(&old, &new, "a", "b");
+            prop_assert_eq!(d.is_empty(), old == new);
+            if !d.is_empty() {
+                prop_assert_eq!(patch(&old, &d), new);
+            }
+        }
+
         #[test]
         fn diff_roundtrip(old in "[ab\n\u{e9}\u{1F600}]{0,60}", new in "[ab\n\u{e9}\u{1F600}]{0,60}") {
             let e = diff_edits(&old, &new);

@@ -72,6 +72,8 @@ pub enum VfsError {
     Edit(#[from] engine::EditError),
     #[error("bad version: {0}")]
     Version(#[from] engine::VersionError),
+    #[error("events rejected: {0}")]
+    Remote(#[from] engine::RemoteError),
     #[error("unknown workspace version {0} (current is {1})")]
     UnknownWsVersion(WsVersion, WsVersion),
     #[error("io error on `{path}`: {source}")]
@@ -587,6 +589,47 @@ impl Workspace {
         self.dirty.insert(f);
         self.record(Change::Doc(f, out.version.clone()));
         Ok(out.version)
+    }
+
+    /// Adds engine events made elsewhere (another replica, or an agent's private branch) to
+    /// the document of `f` with `Document::apply_remote`: the engine merges them with
+    /// everything the document has, exactly as if they had been made here. Atomic: an invalid
+    /// event changes nothing. Events whose parents this document lacks are refused (and
+    /// nothing changes) rather than left waiting.
+    pub fn apply_events(
+        &mut self,
+        f: FileId,
+        events: &[engine::RemoteEvent],
+    ) -> Result<engine::ApplyReport, VfsError> {
+        let t = self.text_file_mut(f)?;
+        let doc = t.doc.get_mut();
+        // Every parent must be known here or be an event of the batch.
+        let batch: BTreeMap<(&str, u64), u64> = events
+            .iter()
+            .map(|e| ((e.agent.as_str(), e.seq), e.seq + e.len() as u64))
+            .collect();
+        for e in events {
+            for p in &e.parents {
+                let in_batch = batch
+                    .range(..=(p.agent.as_str(), p.seq))
+                    .next_back()
+                    .is_some_and(|((a, _), end)| *a == p.agent && p.seq < *end);
+                if !in_batch && doc.frontier_from_ids(std::slice::from_ref(p)).is_err() {
+                    return Err(VfsError::Remote(engine::RemoteError::MissingParents {
+                        agent: e.agent.clone(),
+                        seq: e.seq,
+                        missing: vec![(p.agent.clone(), p.seq)],
+                    }));
+                }
+            }
+        }
+        let report = doc.apply_remote(events)?;
+        if report.new_events > 0 {
+            let v = doc.version().clone();
+            self.dirty.insert(f);
+            self.record(Change::Doc(f, v));
+        }
+        Ok(report)
     }
 
     /// Local create of a text file (written on the next flush).
