@@ -8,11 +8,18 @@
 //!
 //! The method reference is `agent-api/README.md`.
 
+pub mod anchors;
 pub mod error;
+pub mod files;
 pub mod ops;
 pub mod path;
+pub mod presence;
+pub mod search;
 pub mod server;
+mod server_more;
+pub mod snapshot;
 
 pub use error::ApiError;
 pub use ops::{AgentState, Call, ChangeFeed, Context, Outcome, Participant, Request};
+pub use presence::PresenceEntry;
 pub use server::{start, Limits, Running, Submit};

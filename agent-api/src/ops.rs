@@ -102,6 +102,14 @@ pub enum Request {
     List(ListParams),
     Read(ReadParams),
     Edit(EditParams),
+    Snapshot(crate::snapshot::SnapshotParams),
+    Since(crate::snapshot::SinceParams),
+    Create(crate::files::CreateParams),
+    Delete(crate::files::DeleteParams),
+    Rename(crate::files::RenameParams),
+    Search(crate::search::SearchParams),
+    Anchor(crate::anchors::AnchorRequest),
+    Presence(crate::presence::PresenceRequest),
 }
 
 /// A request on its way to the writer, with where to send the answer.
@@ -134,7 +142,13 @@ pub struct Context {
 pub struct Outcome {
     pub result: Result<Value, ApiError>,
     pub changed: Option<FileId>,
+    /// Work on an immutable snapshot that the writer runs on another thread (the answer is
+    /// what it returns; `result` is then unused).
+    pub deferred: Option<Deferred>,
 }
+
+/// See [`Outcome::deferred`].
+pub type Deferred = Box<dyn FnOnce() -> Result<Value, ApiError> + Send>;
 
 /// One document change as pushed to `changes` subscribers: the edits (sequential, char
 /// offsets) that take the document from version `from` to version `to`.
@@ -147,12 +161,19 @@ pub struct ChangeNotice {
 
 /// The channel from the writer to `changes` subscriptions. Publishing never waits: a
 /// subscriber that falls `capacity` notices behind is closed with a reason.
+/// The second channel carries `presence` notices.
 #[derive(Clone, Debug)]
-pub struct ChangeFeed(pub(crate) broadcast::Sender<Arc<ChangeNotice>>);
+pub struct ChangeFeed(
+    pub(crate) broadcast::Sender<Arc<ChangeNotice>>,
+    pub(crate) broadcast::Sender<Arc<crate::presence::PresenceEntry>>,
+);
 
 impl ChangeFeed {
     pub fn new(capacity: usize) -> ChangeFeed {
-        ChangeFeed(broadcast::channel(capacity.max(1)).0)
+        ChangeFeed(
+            broadcast::channel(capacity.max(1)).0,
+            broadcast::channel(capacity.max(1)).0,
+        )
     }
 }
 
@@ -165,9 +186,11 @@ pub struct AgentState {
     /// Per document changed since load: the version last published to the feed (a document
     /// not in here is still at its root version).
     published: HashMap<FileId, Frontier>,
+    anchors: crate::anchors::Anchors,
+    pub(crate) presence: crate::presence::PresenceState,
 }
 
-fn lang_id(path: &str) -> &'static str {
+pub(crate) fn lang_id(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     match ext {
         "rs" => "rust",
@@ -193,7 +216,7 @@ fn lang_id(path: &str) -> &'static str {
     }
 }
 
-fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
+pub(crate) fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
     match name {
         None => Ok(PositionEncoding::Utf16),
         Some(n) => PositionEncoding::from_lsp_name(n).ok_or_else(|| {
@@ -205,7 +228,7 @@ fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
     }
 }
 
-fn pos_json(p: LspPosition) -> Value {
+pub(crate) fn pos_json(p: LspPosition) -> Value {
     json!({"line": p.line, "character": p.character})
 }
 
@@ -215,8 +238,10 @@ impl AgentState {
         AgentState {
             run_id: run_id.to_string(),
             gens: HashMap::new(),
+            presence: crate::presence::PresenceState::new(feed.1.clone()),
             feed,
             published: HashMap::new(),
+            anchors: crate::anchors::Anchors::default(),
         }
     }
 
@@ -281,18 +306,35 @@ impl AgentState {
         req: Request,
     ) -> Outcome {
         let mut changed = None;
+        let mut deferred = None;
+        self.presence.seen(conn, &self.agent_name(conn));
         let result = match req {
             Request::Info => Ok(json!({
                 "root": ws.root(),
                 "version": ws.version(),
-                "participants": ctx.participants,
+                "participants": self.presence.participants(&ctx.participants),
                 "files": ws.len(),
             })),
             Request::List(p) => list(ws, ctx, p),
             Request::Read(p) => read(ws, p),
             Request::Edit(p) => self.edit(ws, conn, p, &mut changed),
+            Request::Snapshot(p) => crate::snapshot::snapshot(ws, p, &mut deferred),
+            Request::Since(p) => crate::snapshot::since(ws, p),
+            Request::Create(p) => crate::files::create(ws, p, &mut changed),
+            Request::Delete(p) => crate::files::delete(ws, p),
+            Request::Rename(p) => crate::files::rename(ws, p),
+            Request::Search(p) => crate::search::search(ws, p, &mut deferred),
+            Request::Anchor(r) => self.anchors.handle(ws, r),
+            Request::Presence(r) => self.presence.request(conn, r),
         };
-        Outcome { result, changed }
+        if let Ok(v) = &result {
+            self.presence.after_call(ws, conn, v);
+        }
+        Outcome {
+            result,
+            changed,
+            deferred,
+        }
     }
 
     fn edit(
@@ -475,7 +517,7 @@ fn landed_ranges(
 }
 
 /// The workspace path and file id of a text file, or the right error.
-fn text_file(ws: &Workspace, input: &str) -> Result<(String, FileId), ApiError> {
+pub(crate) fn text_file(ws: &Workspace, input: &str) -> Result<(String, FileId), ApiError> {
     let rel = crate::path::resolve(ws.root(), input)?;
     let f = ws
         .lookup(&rel)

@@ -142,12 +142,12 @@ where
     }
 }
 
-struct Ctx {
-    submit: Submit,
-    feed: ChangeFeed,
+pub(crate) struct Ctx {
+    pub(crate) submit: Submit,
+    pub(crate) feed: ChangeFeed,
 }
 
-async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, ErrorObjectOwned> {
+pub(crate) async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, ErrorObjectOwned> {
     let conn = ext.get::<ConnectionId>().map(|c| c.0 as u64).unwrap_or(0);
     let (reply, rx) = oneshot::channel();
     if !(ctx.submit)(Call {
@@ -163,13 +163,24 @@ async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, Er
     }
 }
 
+/// Tell the writer something without waiting for the answer.
+pub(crate) fn tell(ctx: &Ctx, ext: &Extensions, request: Request) {
+    let conn = ext.get::<ConnectionId>().map(|c| c.0 as u64).unwrap_or(0);
+    let (reply, _rx) = oneshot::channel();
+    (ctx.submit)(Call {
+        conn,
+        request,
+        reply,
+    });
+}
+
 /// Named params (`{...}`); absent params mean "all defaults" where `T: Default`.
-fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+pub(crate) fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     p.parse::<T>()
         .map_err(|e| ApiError::new(INVALID_PARAMS, e.message().to_string()).into())
 }
 
-fn parse_opt<T: DeserializeOwned + Default>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+pub(crate) fn parse_opt<T: DeserializeOwned + Default>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     if p.as_str().is_none() {
         return Ok(T::default());
     }
@@ -198,11 +209,12 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
         call(&ctx, &ext, Request::Edit(params)).await
     })
     .expect("unique name");
+    crate::server_more::register(&mut m);
     m.register_subscription(
         "changes.subscribe",
         "changes",
         "changes.unsubscribe",
-        |p, pending, ctx, _ext| async move {
+        |p, pending, ctx, ext| async move {
             let matcher = match parse_opt::<SubscribeParams>(&p)
                 .and_then(|sp| glob_matcher(sp.glob.as_deref()).map_err(Into::into))
             {
@@ -216,6 +228,7 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
             let Ok(sink) = pending.accept().await else {
                 return Ok(());
             };
+            let _live = crate::server_more::SubGuard::new(&ctx, &ext);
             loop {
                 let notice = tokio::select! {
                     _ = sink.closed() => return Ok(()),
