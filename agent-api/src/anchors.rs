@@ -114,9 +114,12 @@ impl Anchors {
                 format!("`{rel}` has no version {:?}: {e}", p.version),
             )
         })?;
-        let text = doc
-            .checkout(&version)
-            .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?;
+        let text = if version == *doc.version() {
+            doc.to_rope()
+        } else {
+            doc.checkout(&version)
+                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?
+        };
         let len = text.len_chars() as i64;
         let to_char = |what: &str,
                        position: Option<Position>,
@@ -181,9 +184,9 @@ impl Anchors {
         let doc = &tf.doc;
         let now = doc.version().clone();
         if a.version != now {
-            let ops = doc.transform(&a.version, &now).map_err(|e| {
-                ApiError::new(UNKNOWN_VERSION, format!("anchor {}: {e}", p.id))
-            })?;
+            let ops = doc
+                .transform(&a.version, &now)
+                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("anchor {}: {e}", p.id)))?;
             a.start = engine::shift_pos(a.start, &ops, a.bias);
             if let Some(e) = a.end.as_mut() {
                 // The start moves after text inserted at it, the end stays before.

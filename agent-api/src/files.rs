@@ -56,7 +56,10 @@ fn check_free(ws: &Workspace, rel: &str) -> Result<(), ApiError> {
         ));
     }
     let mut acc = String::new();
-    for part in rel.split('/').take(rel.split('/').count().saturating_sub(1)) {
+    for part in rel
+        .split('/')
+        .take(rel.split('/').count().saturating_sub(1))
+    {
         if !acc.is_empty() {
             acc.push('/');
         }

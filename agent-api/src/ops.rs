@@ -354,9 +354,13 @@ impl AgentState {
                 format!("`{rel}` has no version {:?}: {e}", p.version),
             )
         })?;
-        let base_text = doc
-            .checkout(&base)
-            .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?;
+        // At the current version (the common case) the live text is the base: no replay.
+        let base_text = if base == *doc.version() {
+            doc.to_rope()
+        } else {
+            doc.checkout(&base)
+                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?
+        };
         // Positions -> chars, against the text the agent read.
         let mut edits = Vec::with_capacity(p.edits.len());
         for (i, e) in p.edits.iter().enumerate() {

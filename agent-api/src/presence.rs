@@ -79,7 +79,9 @@ pub struct SubscribeParams {
 #[derive(Clone, Debug)]
 pub enum PresenceRequest {
     /// Everyone's current entry, in `encoding`.
-    Now { encoding: Option<String> },
+    Now {
+        encoding: Option<String>,
+    },
     /// A subscription of this connection started / ended (keeps an agent listed).
     SubOpened,
     SubClosed,
@@ -107,9 +109,9 @@ impl PresenceState {
     }
 
     fn live(&self, conn: AgentConn) -> bool {
-        self.agents.get(&conn).is_some_and(|a| {
-            a.subs > 0 || a.last_edit.is_some_and(|t| t.elapsed() < AGENT_LINGER)
-        })
+        self.agents
+            .get(&conn)
+            .is_some_and(|a| a.subs > 0 || a.last_edit.is_some_and(|t| t.elapsed() < AGENT_LINGER))
     }
 
     fn publish(&mut self, e: PresenceEntry) {
@@ -156,10 +158,7 @@ impl PresenceState {
                 id: *c,
                 kind: "agent",
                 name: self.agents[c].name.clone(),
-                file: self
-                    .latest
-                    .get(&("agent", *c))
-                    .and_then(|e| e.path.clone()),
+                file: self.latest.get(&("agent", *c)).and_then(|e| e.path.clone()),
             });
         }
         out

@@ -147,7 +147,11 @@ pub(crate) struct Ctx {
     pub(crate) feed: ChangeFeed,
 }
 
-pub(crate) async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, ErrorObjectOwned> {
+pub(crate) async fn call(
+    ctx: &Ctx,
+    ext: &Extensions,
+    request: Request,
+) -> Result<Value, ErrorObjectOwned> {
     let conn = ext.get::<ConnectionId>().map(|c| c.0 as u64).unwrap_or(0);
     let (reply, rx) = oneshot::channel();
     if !(ctx.submit)(Call {
@@ -180,7 +184,9 @@ pub(crate) fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjec
         .map_err(|e| ApiError::new(INVALID_PARAMS, e.message().to_string()).into())
 }
 
-pub(crate) fn parse_opt<T: DeserializeOwned + Default>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+pub(crate) fn parse_opt<T: DeserializeOwned + Default>(
+    p: &Params<'_>,
+) -> Result<T, ErrorObjectOwned> {
     if p.as_str().is_none() {
         return Ok(T::default());
     }

@@ -59,7 +59,9 @@ fn snapshot_at(ws: &mut Workspace, v: Option<u64>) -> Result<WorkspaceSnapshot, 
         Some(v) => ws.snapshot_at(v).map_err(|e| {
             ApiError::new(
                 UNKNOWN_VERSION,
-                format!("workspace version {v}: {e} (versions are counted from the daemon's start)"),
+                format!(
+                    "workspace version {v}: {e} (versions are counted from the daemon's start)"
+                ),
             )
         }),
     }
@@ -111,7 +113,10 @@ pub fn snapshot(
                 let sf = snap.get(path).ok_or_else(|| {
                     ApiError::new(
                         NOT_FOUND,
-                        format!("no such file at workspace version {}: `{path}`", snap.version()),
+                        format!(
+                            "no such file at workspace version {}: `{path}`",
+                            snap.version()
+                        ),
                     )
                 })?;
                 if matcher.as_ref().is_none_or(|m| m.is_match(path)) {

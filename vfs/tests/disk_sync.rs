@@ -625,13 +625,19 @@ fn local_create_rename_delete_reach_disk_and_their_echo_is_a_no_op() {
     let c = ws.create_file("new/c.txt", "fresh\n").unwrap();
     assert!(!root.join("new/c.txt").exists());
     ws.flush();
-    assert_eq!(fs::read_to_string(root.join("new/c.txt")).unwrap(), "fresh\n");
+    assert_eq!(
+        fs::read_to_string(root.join("new/c.txt")).unwrap(),
+        "fresh\n"
+    );
     // Rename into a folder only the tree knows of so far.
     let a = ws.lookup("a.txt").unwrap();
     agent_insert(&mut ws, a, 0, "typed ");
     ws.rename("a.txt", "deep/er/a2.txt").unwrap();
     assert!(!root.join("a.txt").exists());
-    assert_eq!(fs::read_to_string(root.join("deep/er/a2.txt")).unwrap(), "a\n");
+    assert_eq!(
+        fs::read_to_string(root.join("deep/er/a2.txt")).unwrap(),
+        "a\n"
+    );
     // Delete of a file with unsaved text, by someone who saw it.
     let b = ws.lookup("b.txt").unwrap();
     agent_insert(&mut ws, b, 0, "unsaved ");
@@ -648,7 +654,11 @@ fn local_create_rename_delete_reach_disk_and_their_echo_is_a_no_op() {
     assert_eq!(ws.lookup("new/c.txt"), Some(c));
     assert!(ws.lookup("a.txt").is_none() && ws.lookup("b.txt").is_none());
     assert_eq!(text(&mut ws, "deep/er/a2.txt"), "typed a\n");
-    assert_eq!(ws.version(), v, "the echo of our own operations changed the workspace");
+    assert_eq!(
+        ws.version(),
+        v,
+        "the echo of our own operations changed the workspace"
+    );
     ws.flush();
     assert_eq!(
         fs::read_to_string(root.join("deep/er/a2.txt")).unwrap(),
