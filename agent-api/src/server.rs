@@ -23,6 +23,9 @@ use tower::{Layer, Service};
 use crate::error::{ApiError, INVALID_PARAMS, UNAVAILABLE};
 use crate::ops::{glob_matcher, Call, ChangeFeed, Request, SubscribeParams};
 
+/// A `changes` subscriber whose connection takes no notice for this long is closed.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Hands a call to the writer; `false` when the writer is gone.
 pub type Submit = Arc<dyn Fn(Call) -> bool + Send + Sync>;
 
@@ -245,8 +248,17 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
                         if matcher.as_ref().is_some_and(|m| !m.is_match(&n.path)) {
                             continue;
                         }
-                        if sink.send(n.json.clone()).await.is_err() {
-                            return Ok(());
+                        // A client that stops reading altogether is cut off too.
+                        match sink.send_timeout(n.json.clone(), STALL_LIMIT).await {
+                            Ok(()) => {}
+                            Err(jsonrpsee::server::SendTimeoutError::Timeout(_)) => {
+                                tracing::warn!("agent API: stalled `changes` subscriber closed");
+                                return Err(SubscriptionError::from(format!(
+                                    "subscriber too slow: not reading for {} s; subscribe again and re-read",
+                                    STALL_LIMIT.as_secs()
+                                )));
+                            }
+                            Err(_) => return Ok(()),
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(k)) => {

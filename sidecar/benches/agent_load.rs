@@ -67,7 +67,10 @@ fn main() {
     let subs: usize = args.get(1).and_then(|x| x.parse().ok()).unwrap_or(100);
     let rate: u64 = args.get(2).and_then(|x| x.parse().ok()).unwrap_or(10_000);
     let secs: u64 = args.get(3).and_then(|x| x.parse().ok()).unwrap_or(10);
-    assert!(mode == "editors" || mode == "agents", "MODE is editors or agents");
+    assert!(
+        mode == "editors" || mode == "agents",
+        "MODE is editors or agents"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     for i in 0..FILES {
@@ -248,10 +251,7 @@ fn main() {
     let rss1 = status_kib(pid, "VmRSS:");
     let hwm = status_kib(pid, "VmHWM:");
     done.store(true, Ordering::SeqCst);
-    let results: Vec<SubResult> = tasks
-        .into_iter()
-        .map(|t| rt.block_on(t).unwrap())
-        .collect();
+    let results: Vec<SubResult> = tasks.into_iter().map(|t| rt.block_on(t).unwrap()).collect();
 
     let mut lat: Vec<u64> = results
         .iter()
