@@ -217,3 +217,98 @@ impl Anchors {
 fn unknown(id: u64) -> ApiError {
     ApiError::new(UNKNOWN_ANCHOR, format!("no anchor {id}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vfs::diff::TextEdit;
+
+    fn edit(
+        ws: &mut Workspace,
+        agent: &str,
+        base: Option<&Frontier>,
+        at: std::ops::Range<usize>,
+        text: &str,
+    ) {
+        let f = ws.lookup("f.txt").unwrap();
+        ws.edit(
+            f,
+            agent,
+            base,
+            &[TextEdit {
+                range: at,
+                text: text.into(),
+            }],
+        )
+        .unwrap();
+    }
+
+    /// Anchors resolved in steps (the cached path) land where the engine moves the original
+    /// position in one go, over concurrent inserts and deletes around them.
+    #[test]
+    fn anchors_match_the_engine_over_concurrent_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.txt"), "abcdefghij").unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let mut ws = Workspace::load(&root, vfs::WorkspaceOptions::default(), &mut |_| {}).unwrap();
+        let f = ws.lookup("f.txt").unwrap();
+        let v0 = ws.text_file(f).unwrap().doc.version().clone();
+        let mut an = Anchors::default();
+        let mut made = Vec::new();
+        for off in 0..=10i64 {
+            for bias in ["left", "right"] {
+                let p: CreateParams = serde_json::from_value(json!({
+                    "path": "f.txt", "version": {}, "offset": off, "bias": bias}))
+                .unwrap();
+                let id = an.handle(&mut ws, AnchorRequest::Create(p)).unwrap()["id"].clone();
+                made.push((id, off as usize, None, bias));
+            }
+            if off <= 7 {
+                let p: CreateParams = serde_json::from_value(json!({
+                    "path": "f.txt", "version": {}, "offset": off, "endOffset": off + 3}))
+                .unwrap();
+                let id = an.handle(&mut ws, AnchorRequest::Create(p)).unwrap()["id"].clone();
+                made.push((id, off as usize, Some(off as usize + 3), "right"));
+            }
+        }
+        let resolve = |an: &mut Anchors, ws: &mut Workspace, id: &Value| {
+            let p: IdParams =
+                serde_json::from_value(json!({"id": id, "encoding": "utf-32"})).unwrap();
+            an.handle(ws, AnchorRequest::Resolve(p)).unwrap()
+        };
+        // Concurrent edits at v0 by two agents, then half the anchors resolved (and cached).
+        edit(&mut ws, "p", Some(&v0), 5..5, "XY");
+        edit(&mut ws, "q", Some(&v0), 4..7, "");
+        edit(&mut ws, "q", None, 2..2, "--");
+        for (id, ..) in made.iter().step_by(2) {
+            resolve(&mut an, &mut ws, id);
+        }
+        // More edits, one of them concurrent with everything since v0.
+        edit(&mut ws, "r", Some(&v0), 9..10, "J");
+        edit(&mut ws, "p", None, 0..1, "");
+        for (id, start, end, bias) in &made {
+            let got = resolve(&mut an, &mut ws, id);
+            let doc = ws.text_file(f).unwrap().doc.built().unwrap();
+            let now = doc.version().clone();
+            let b = if *bias == "left" {
+                Bias::Left
+            } else {
+                Bias::Right
+            };
+            let want = doc.transform_pos(*start, &v0, &now, b).unwrap();
+            assert_eq!(got["offset"], json!(want), "anchor {start} {bias}");
+            if let Some(e) = end {
+                let we = doc
+                    .transform_pos(*e, &v0, &now, Bias::Left)
+                    .unwrap()
+                    .max(want);
+                assert_eq!(got["endOffset"], json!(we), "range {start}..{e}");
+            }
+        }
+        // A deleted file: the anchors say so.
+        ws.delete_seen_now("f.txt").unwrap();
+        let p: IdParams = serde_json::from_value(json!({"id": made[0].0})).unwrap();
+        let e = an.handle(&mut ws, AnchorRequest::Resolve(p)).unwrap_err();
+        assert_eq!(e.code, ANCHOR_GONE);
+    }
+}
