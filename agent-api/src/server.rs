@@ -48,7 +48,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 64,
+            // `DIST_SPACE_AGENT_MAX_CONNECTIONS` raises it (e.g. the load benchmark).
+            max_connections: std::env::var("DIST_SPACE_AGENT_MAX_CONNECTIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(64),
             max_request_bytes: 16 * 1024 * 1024,
             max_response_bytes: 64 * 1024 * 1024,
             max_subscriptions_per_connection: 16,

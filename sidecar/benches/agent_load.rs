@@ -76,6 +76,8 @@ fn main() {
     for i in 0..FILES {
         std::fs::write(dir.path().join(format!("f{i}.txt")), initial(i)).unwrap();
     }
+    // The daemon (a child process) allows 64 agent connections by default.
+    std::env::set_var("DIST_SPACE_AGENT_MAX_CONNECTIONS", (subs + 64).to_string());
     let d = Daemon::start(dir.path());
     let pid = d.pid();
     let (url, token) = agent::endpoint(&d);
