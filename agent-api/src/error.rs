@@ -13,6 +13,8 @@ pub const PATH_OUTSIDE_ROOT: i32 = -32011;
 pub const NOT_FOUND: i32 = -32012;
 /// The file exists but is not edited as text (binary, not UTF-8, too large) or is a folder.
 pub const NOT_TEXT: i32 = -32013;
+/// The file or folder to create (or rename to) exists already.
+pub const EXISTS: i32 = -32014;
 /// The version is not one of this document's versions (never existed, or from another file).
 pub const UNKNOWN_VERSION: i32 = -32020;
 /// Two edits of one request overlap.
@@ -23,6 +25,14 @@ pub const BAD_POSITION: i32 = -32022;
 pub const EDIT_REJECTED: i32 = -32023;
 /// The daemon is shutting down.
 pub const UNAVAILABLE: i32 = -32030;
+/// A disk operation failed (the message says which and why).
+pub const IO: i32 = -32032;
+/// A per-daemon limit was reached (e.g. the number of anchors).
+pub const LIMIT: i32 = -32031;
+/// No anchor with this id (never created, or deleted).
+pub const UNKNOWN_ANCHOR: i32 = -32050;
+/// The anchor's file was deleted: the anchor no longer resolves.
+pub const ANCHOR_GONE: i32 = -32051;
 
 // Branches (`branch.*`, see `branches.rs`).
 /// No open branch with that id (never forked, already merged or discarded, or the daemon

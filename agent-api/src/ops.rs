@@ -103,6 +103,14 @@ pub enum Request {
     Read(ReadParams),
     Edit(EditParams),
     Branch(crate::branches::BranchRequest),
+    Snapshot(crate::snapshot::SnapshotParams),
+    Since(crate::snapshot::SinceParams),
+    Create(crate::files::CreateParams),
+    Delete(crate::files::DeleteParams),
+    Rename(crate::files::RenameParams),
+    Search(crate::search::SearchParams),
+    Anchor(crate::anchors::AnchorRequest),
+    Presence(crate::presence::PresenceRequest),
 }
 
 /// A request on its way to the writer, with where to send the answer.
@@ -135,7 +143,13 @@ pub struct Context {
 pub struct Outcome {
     pub result: Result<Value, ApiError>,
     pub changed: Vec<FileId>,
+    /// Work on an immutable snapshot that the writer runs on another thread (the answer is
+    /// what it returns; `result` is then unused).
+    pub deferred: Option<Deferred>,
 }
+
+/// See [`Outcome::deferred`].
+pub type Deferred = Box<dyn FnOnce() -> Result<Value, ApiError> + Send>;
 
 /// One document change as pushed to `changes` subscribers: the edits (sequential, char
 /// offsets) that take the document from version `from` to version `to`.
@@ -148,12 +162,19 @@ pub struct ChangeNotice {
 
 /// The channel from the writer to `changes` subscriptions. Publishing never waits: a
 /// subscriber that falls `capacity` notices behind is closed with a reason.
+/// The second channel carries `presence` notices.
 #[derive(Clone, Debug)]
-pub struct ChangeFeed(pub(crate) broadcast::Sender<Arc<ChangeNotice>>);
+pub struct ChangeFeed(
+    pub(crate) broadcast::Sender<Arc<ChangeNotice>>,
+    pub(crate) broadcast::Sender<Arc<crate::presence::PresenceEntry>>,
+);
 
 impl ChangeFeed {
     pub fn new(capacity: usize) -> ChangeFeed {
-        ChangeFeed(broadcast::channel(capacity.max(1)).0)
+        ChangeFeed(
+            broadcast::channel(capacity.max(1)).0,
+            broadcast::channel(capacity.max(1)).0,
+        )
     }
 }
 
@@ -167,9 +188,11 @@ pub struct AgentState {
     /// not in here is still at its root version).
     published: HashMap<FileId, Frontier>,
     branches: crate::branches::Branches,
+    anchors: crate::anchors::Anchors,
+    pub(crate) presence: crate::presence::PresenceState,
 }
 
-fn lang_id(path: &str) -> &'static str {
+pub(crate) fn lang_id(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     match ext {
         "rs" => "rust",
@@ -195,7 +218,7 @@ fn lang_id(path: &str) -> &'static str {
     }
 }
 
-fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
+pub(crate) fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
     match name {
         None => Ok(PositionEncoding::Utf16),
         Some(n) => PositionEncoding::from_lsp_name(n).ok_or_else(|| {
@@ -207,7 +230,7 @@ fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
     }
 }
 
-fn pos_json(p: LspPosition) -> Value {
+pub(crate) fn pos_json(p: LspPosition) -> Value {
     json!({"line": p.line, "character": p.character})
 }
 
@@ -217,9 +240,11 @@ impl AgentState {
         AgentState {
             run_id: run_id.to_string(),
             gens: HashMap::new(),
+            presence: crate::presence::PresenceState::new(feed.1.clone()),
             feed,
             published: HashMap::new(),
             branches: crate::branches::Branches::new(run_id),
+            anchors: crate::anchors::Anchors::default(),
         }
     }
 
@@ -284,11 +309,13 @@ impl AgentState {
         req: Request,
     ) -> Outcome {
         let mut changed = Vec::new();
+        let mut deferred = None;
+        self.presence.seen(conn, &self.agent_name(conn));
         let result = match req {
             Request::Info => Ok(json!({
                 "root": ws.root(),
                 "version": ws.version(),
-                "participants": ctx.participants,
+                "participants": self.presence.participants(&ctx.participants),
                 "files": ws.len(),
             })),
             Request::List(p) => list(ws, ctx, p),
@@ -299,8 +326,23 @@ impl AgentState {
                 changed = out.changed;
                 out.result
             }
+            Request::Snapshot(p) => crate::snapshot::snapshot(ws, p, &mut deferred),
+            Request::Since(p) => crate::snapshot::since(ws, p),
+            Request::Create(p) => crate::files::create(ws, p, &mut changed),
+            Request::Delete(p) => crate::files::delete(ws, p),
+            Request::Rename(p) => crate::files::rename(ws, p),
+            Request::Search(p) => crate::search::search(ws, p, &mut deferred),
+            Request::Anchor(r) => self.anchors.handle(ws, r),
+            Request::Presence(r) => self.presence.request(conn, r),
         };
-        Outcome { result, changed }
+        if let Ok(v) = &result {
+            self.presence.after_call(ws, conn, v);
+        }
+        Outcome {
+            result,
+            changed,
+            deferred,
+        }
     }
 
     fn edit(
@@ -320,9 +362,13 @@ impl AgentState {
                 format!("`{rel}` has no version {:?}: {e}", p.version),
             )
         })?;
-        let base_text = doc
-            .checkout(&base)
-            .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?;
+        // At the current version (the common case) the live text is the base: no replay.
+        let base_text = if base == *doc.version() {
+            doc.to_rope()
+        } else {
+            doc.checkout(&base)
+                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?
+        };
         // Positions -> chars, against the text the agent read.
         let mut edits = Vec::with_capacity(p.edits.len());
         for (i, e) in p.edits.iter().enumerate() {
@@ -483,7 +529,7 @@ pub(crate) fn landed_ranges(
 }
 
 /// The workspace path and file id of a text file, or the right error.
-fn text_file(ws: &Workspace, input: &str) -> Result<(String, FileId), ApiError> {
+pub(crate) fn text_file(ws: &Workspace, input: &str) -> Result<(String, FileId), ApiError> {
     let rel = crate::path::resolve(ws.root(), input)?;
     let f = ws
         .lookup(&rel)

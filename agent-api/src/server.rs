@@ -23,6 +23,9 @@ use tower::{Layer, Service};
 use crate::error::{ApiError, INVALID_PARAMS, UNAVAILABLE};
 use crate::ops::{glob_matcher, Call, ChangeFeed, Request, SubscribeParams};
 
+/// A `changes` subscriber whose connection takes no notice for this long is closed.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Hands a call to the writer; `false` when the writer is gone.
 pub type Submit = Arc<dyn Fn(Call) -> bool + Send + Sync>;
 
@@ -45,7 +48,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 64,
+            // `DIST_SPACE_AGENT_MAX_CONNECTIONS` raises it (e.g. the load benchmark).
+            max_connections: std::env::var("DIST_SPACE_AGENT_MAX_CONNECTIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(64),
             max_request_bytes: 16 * 1024 * 1024,
             max_response_bytes: 64 * 1024 * 1024,
             max_subscriptions_per_connection: 16,
@@ -142,12 +149,16 @@ where
     }
 }
 
-struct Ctx {
-    submit: Submit,
-    feed: ChangeFeed,
+pub(crate) struct Ctx {
+    pub(crate) submit: Submit,
+    pub(crate) feed: ChangeFeed,
 }
 
-async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, ErrorObjectOwned> {
+pub(crate) async fn call(
+    ctx: &Ctx,
+    ext: &Extensions,
+    request: Request,
+) -> Result<Value, ErrorObjectOwned> {
     let conn = ext.get::<ConnectionId>().map(|c| c.0 as u64).unwrap_or(0);
     let (reply, rx) = oneshot::channel();
     if !(ctx.submit)(Call {
@@ -163,13 +174,26 @@ async fn call(ctx: &Ctx, ext: &Extensions, request: Request) -> Result<Value, Er
     }
 }
 
+/// Tell the writer something without waiting for the answer.
+pub(crate) fn tell(ctx: &Ctx, ext: &Extensions, request: Request) {
+    let conn = ext.get::<ConnectionId>().map(|c| c.0 as u64).unwrap_or(0);
+    let (reply, _rx) = oneshot::channel();
+    (ctx.submit)(Call {
+        conn,
+        request,
+        reply,
+    });
+}
+
 /// Named params (`{...}`); absent params mean "all defaults" where `T: Default`.
-fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+pub(crate) fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     p.parse::<T>()
         .map_err(|e| ApiError::new(INVALID_PARAMS, e.message().to_string()).into())
 }
 
-fn parse_opt<T: DeserializeOwned + Default>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+pub(crate) fn parse_opt<T: DeserializeOwned + Default>(
+    p: &Params<'_>,
+) -> Result<T, ErrorObjectOwned> {
     if p.as_str().is_none() {
         return Ok(T::default());
     }
@@ -205,11 +229,12 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
         })
         .expect("unique name");
     }
+    crate::server_more::register(&mut m);
     m.register_subscription(
         "changes.subscribe",
         "changes",
         "changes.unsubscribe",
-        |p, pending, ctx, _ext| async move {
+        |p, pending, ctx, ext| async move {
             let matcher = match parse_opt::<SubscribeParams>(&p)
                 .and_then(|sp| glob_matcher(sp.glob.as_deref()).map_err(Into::into))
             {
@@ -223,6 +248,7 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
             let Ok(sink) = pending.accept().await else {
                 return Ok(());
             };
+            let _live = crate::server_more::SubGuard::new(&ctx, &ext);
             loop {
                 let notice = tokio::select! {
                     _ = sink.closed() => return Ok(()),
@@ -233,8 +259,17 @@ fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
                         if matcher.as_ref().is_some_and(|m| !m.is_match(&n.path)) {
                             continue;
                         }
-                        if sink.send(n.json.clone()).await.is_err() {
-                            return Ok(());
+                        // A client that stops reading altogether is cut off too.
+                        match sink.send_timeout(n.json.clone(), STALL_LIMIT).await {
+                            Ok(()) => {}
+                            Err(jsonrpsee::server::SendTimeoutError::Timeout(_)) => {
+                                tracing::warn!("agent API: stalled `changes` subscriber closed");
+                                return Err(SubscriptionError::from(format!(
+                                    "subscriber too slow: not reading for {} s; subscribe again and re-read",
+                                    STALL_LIMIT.as_secs()
+                                )));
+                            }
+                            Err(_) => return Ok(()),
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(k)) => {

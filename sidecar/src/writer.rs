@@ -377,6 +377,7 @@ impl Writer {
                 presence: None,
             },
         );
+        self.agent_presence(conn, false);
         // Tell the newcomer where everyone is.
         let others: Vec<ConnId> = self.conns.keys().copied().filter(|c| *c != conn).collect();
         for o in others {
@@ -385,6 +386,7 @@ impl Writer {
     }
 
     fn closed(&mut self, conn: ConnId) {
+        self.agent_presence(conn, true);
         if let Some(c) = self.conns.remove(&conn) {
             info!(conn, name = %c.name, "editor disconnected");
             let notice = PresenceNotice {
@@ -822,6 +824,7 @@ impl Writer {
             cs.push((a, h));
         }
         c.presence = Some((f, ed.ed_version.clone(), cs));
+        self.agent_presence(conn, false);
         let others: Vec<ConnId> = self.conns.keys().copied().filter(|o| *o != conn).collect();
         for o in others {
             self.send_presence_of(o, Some(conn));
@@ -1177,9 +1180,57 @@ impl Writer {
         if !out.changed.is_empty() {
             self.changed.extend(out.changed.iter().copied());
             self.agents.publish(&self.ws, out.changed);
-            self.schedule_flush();
         }
-        let _ = call.reply.send(out.result);
+        self.schedule_flush();
+        match out.deferred {
+            // Work on an immutable snapshot (search, snapshot texts): off the writer thread.
+            Some(job) => {
+                let reply = call.reply;
+                let _ = std::thread::Builder::new()
+                    .name("dist-space-agent-job".into())
+                    .spawn(move || {
+                        let _ = reply.send(job());
+                    });
+            }
+            None => {
+                let _ = call.reply.send(out.result);
+            }
+        }
+    }
+
+    /// Hand editor `conn`'s place (its cursors moved to the current version) to the agent
+    /// API's `presence` subscribers.
+    fn agent_presence(&mut self, conn: ConnId, left: bool) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let mut e = agent_api::PresenceEntry {
+            kind: "editor",
+            id: conn,
+            name: c.name.clone(),
+            path: None,
+            version: Default::default(),
+            text: None,
+            selections: vec![],
+            left,
+        };
+        if let Some((f, v, cs)) = c.presence.as_ref().filter(|_| !left) {
+            if let (Some(path), Some(tf)) = (self.ws.path(*f), self.ws.text_file(*f)) {
+                let doc = &tf.doc;
+                let now = doc.version().clone();
+                let ops = if *v == now {
+                    vec![]
+                } else {
+                    doc.transform(v, &now).unwrap_or_default()
+                };
+                let shift = |x: usize| engine::shift_pos(x, &ops, Bias::Right);
+                e.selections = cs.iter().map(|(a, h)| (shift(*a), shift(*h))).collect();
+                e.path = Some(path.to_string());
+                e.version = doc.remote_version(&now);
+                e.text = Some(doc.to_rope());
+            }
+        }
+        self.agents.presence_update(e);
     }
 }
 

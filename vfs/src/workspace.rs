@@ -664,6 +664,13 @@ impl Workspace {
         self.record(Change::Tree(ev));
         let (a, b) = (self.root.join(from), self.root.join(to));
         if a.exists() {
+            // The target folder may exist only in the tree so far (`ensure_dirs`).
+            if let Some(dir) = b.parent() {
+                fs::create_dir_all(dir).map_err(|e| VfsError::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                })?;
+            }
             fs::rename(&a, &b).map_err(|e| VfsError::Io { path: b, source: e })?;
         }
         Ok(())
@@ -673,11 +680,27 @@ impl Workspace {
     /// lost: the delete only covers what was on disk (see [`crate::tree`]); a file with edits
     /// newer than its disk content stays.
     pub fn delete(&mut self, path: &str) -> Result<(), VfsError> {
+        self.delete_with(path, false)
+    }
+
+    /// Local delete by someone who saw the current text of every file under `path` (an agent
+    /// of the daemon's API reads the documents, unsaved edits included), so the delete covers
+    /// unsaved edits too; only edits made after it (by other replicas, concurrently) keep a
+    /// file. Also on disk right away.
+    pub fn delete_seen_now(&mut self, path: &str) -> Result<(), VfsError> {
+        self.delete_with(path, true)
+    }
+
+    fn delete_with(&mut self, path: &str, seen_now: bool) -> Result<(), VfsError> {
         let files = &self.files;
         let evs = self
             .tree
             .local_delete(&mut self.author, &self.replica, path, |f| {
-                seen_for_delete(files, f)
+                if seen_now {
+                    seen_current(files, f)
+                } else {
+                    seen_for_delete(files, f)
+                }
             })?;
         for ev in evs {
             self.record(Change::Tree(ev));
@@ -1202,6 +1225,17 @@ fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
         Some(Some(FileState::Text(t))) => match t.doc.built() {
             Some(doc) => seen_of(doc.remote_version(t.disk_base())),
+            None => SeenVersion::new(), // no events
+        },
+        _ => SeenVersion::new(),
+    }
+}
+
+/// The current version of file `f`, as a delete's "seen" version.
+fn seen_current(files: &[Option<FileState>], f: FileId) -> SeenVersion {
+    match files.get(f.0 as usize) {
+        Some(Some(FileState::Text(t))) => match t.doc.built() {
+            Some(doc) => seen_of(doc.remote_version(doc.version())),
             None => SeenVersion::new(), // no events
         },
         _ => SeenVersion::new(),

@@ -609,3 +609,60 @@ fn saving_the_document_text_from_outside_is_not_an_edit() {
     assert_eq!(text(&mut ws, "s.txt"), "hello world\n");
     assert!(!ws.text_file(f).unwrap().is_dirty());
 }
+
+/// Local (API) create, rename into a folder that does not exist yet, and delete: the disk
+/// follows, the watcher's echo of our own operations changes nothing (identity and text kept),
+/// and a delete by someone who saw the unsaved text removes it too.
+#[test]
+fn local_create_rename_delete_reach_disk_and_their_echo_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.txt", "a\n");
+    write(dir.path(), "b.txt", "b\n");
+    let mut ws = load(dir.path());
+    let mut w = watcher(&ws);
+    let root = ws.root().to_path_buf();
+    // Create: written on flush.
+    let c = ws.create_file("new/c.txt", "fresh\n").unwrap();
+    assert!(!root.join("new/c.txt").exists());
+    ws.flush();
+    assert_eq!(
+        fs::read_to_string(root.join("new/c.txt")).unwrap(),
+        "fresh\n"
+    );
+    // Rename into a folder only the tree knows of so far.
+    let a = ws.lookup("a.txt").unwrap();
+    agent_insert(&mut ws, a, 0, "typed ");
+    ws.rename("a.txt", "deep/er/a2.txt").unwrap();
+    assert!(!root.join("a.txt").exists());
+    assert_eq!(
+        fs::read_to_string(root.join("deep/er/a2.txt")).unwrap(),
+        "a\n"
+    );
+    // Delete of a file with unsaved text, by someone who saw it.
+    let b = ws.lookup("b.txt").unwrap();
+    agent_insert(&mut ws, b, 0, "unsaved ");
+    ws.delete_seen_now("b.txt").unwrap();
+    assert!(ws.lookup("b.txt").is_none());
+    assert!(!root.join("b.txt").exists());
+    // The watcher reports all of it; nothing changes.
+    let v = ws.version();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        ws.poll_disk(&mut w, Duration::from_millis(100));
+    }
+    assert_eq!(ws.lookup("deep/er/a2.txt"), Some(a));
+    assert_eq!(ws.lookup("new/c.txt"), Some(c));
+    assert!(ws.lookup("a.txt").is_none() && ws.lookup("b.txt").is_none());
+    assert_eq!(text(&mut ws, "deep/er/a2.txt"), "typed a\n");
+    assert_eq!(
+        ws.version(),
+        v,
+        "the echo of our own operations changed the workspace"
+    );
+    ws.flush();
+    assert_eq!(
+        fs::read_to_string(root.join("deep/er/a2.txt")).unwrap(),
+        "typed a\n"
+    );
+    assert!(!root.join("b.txt").exists());
+}
