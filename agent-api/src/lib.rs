@@ -14,9 +14,9 @@
 //!
 //! The method reference is `agent-api/README.md`.
 
+pub mod anchors;
 pub mod branches;
 mod edits;
-pub mod anchors;
 pub mod error;
 pub mod files;
 pub mod ops;
