@@ -1089,6 +1089,7 @@ impl Writer {
                     .collect();
                 Ok(json!({
                     "root": self.root, "socket": self.socket, "pid": std::process::id(),
+                    "version": env!("CARGO_PKG_VERSION"),
                     "me": conn, "participants": participants,
                     "files": self.ws.len(),
                 }))
