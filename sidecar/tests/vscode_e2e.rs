@@ -544,6 +544,28 @@ fn vscode_neovim_and_agent_converge() {
         p.exists().then(|| read(&p))
     });
     assert_eq!(j, "1 0", "cursor after distSpace.jump Zed");
+    // Follow: Zed adds 120 lines and moves to the last one; VS Code's view goes along.
+    zed.pump(Duration::from_millis(100));
+    let end = zed.text.len_chars();
+    zed.edit(end..end, &format!("{}follow me", "\n".repeat(120)));
+    let text = format!("{text}{}follow me", "\n".repeat(120));
+    wait_for("VS Code has Zed's lines", Duration::from_secs(30), || {
+        (read(&out.join("vscode.txt")) == text).then_some(())
+    });
+    let last_line = text.matches('\n').count();
+    std::fs::write(out.join("follow"), format!("Zed {last_line}")).unwrap();
+    wait_for("following", Duration::from_secs(30), || {
+        out.join("follow.started").exists().then_some(())
+    });
+    zed.c.notify(
+        "dist-space/cursor",
+        json!({"uri": zed.uri, "cursors": [{"anchor": {"line": last_line, "character": 3}, "head": {"line": last_line, "character": 3}}]}),
+    );
+    let f = wait_for("follow result", Duration::from_secs(40), || {
+        let p = out.join("follow.result");
+        p.exists().then(|| read(&p))
+    });
+    assert_eq!(f, "visible", "VS Code's view while following Zed to line {last_line}");
     drop(zed);
     drop(checker);
     drop(ag_check);
@@ -579,6 +601,25 @@ fn vscode_neovim_and_agent_converge() {
         (read(&out.join("vscode.txt")) == want).then_some(())
     });
     eprintln!("[{:?}] reconnected, nothing lost", t_start.elapsed());
+
+    // 8. A missing binary gets a clear message with the fix (the setting is reloaded live).
+    let mut bad = settings.clone();
+    bad["distSpace.binaryPath"] = json!("/nonexistent/dist-space");
+    std::fs::write(
+        ud.join("User/settings.json"),
+        serde_json::to_string_pretty(&bad).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(out.join("notify"), "was not found (ENOENT)").unwrap();
+    let found = wait_for("the missing-binary message", Duration::from_secs(90), || {
+        check_errors();
+        let p = out.join("notify.found");
+        p.exists().then(|| read(&p))
+    });
+    assert!(
+        found.contains("distSpace.binaryPath") && found.contains("cargo install"),
+        "message: {found}"
+    );
 
     std::fs::write(out.join("stop"), "").unwrap();
     let mut driver = driver;

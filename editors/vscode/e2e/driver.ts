@@ -6,11 +6,13 @@
 //   ui.ready            the file is open in an editor with keyboard focus
 //   go                  (from the test) start typing
 //   ui.markers/ui.done  after UI_N actions: typed characters, Enter, atomic markers `<U:i>`
-//                       (one input event, as an IME commit), cursor movement; no deletions
-//                       (the UI cannot see where others' markers are)
+//                       (one input event, as an IME commit), Home/End/Ctrl+Home/Ctrl+End;
+//                       no deletions or arrow keys (the UI cannot see where others' markers
+//                       are: it must not type inside one)
 //   shot                (from the test) a participant name: find their cursor label in the DOM,
 //                       save a screenshot to $SHOT, write shot.json
 //   type.K              (from the test) text to type at the end of the file; typed.K afterwards
+//   notify              (from the test) text of an expected notification; notify.found
 //   stop                (from the test) quit
 import { chromium, Page } from 'playwright-core';
 import * as fs from 'node:fs';
@@ -40,14 +42,20 @@ async function until(what: string, ms: number, pred: () => boolean | Promise<boo
 const t0 = Date.now();
 const log = (m: string) => console.log(`[driver +${Date.now() - t0} ms] ${m}`);
 
-/** Label texts of `after` decorations (rendered as CSS ::after content) in the editor. */
+/** Texts of decorations in the editor's lines: `before`/`after` content, rendered either as
+ *  CSS pseudo-elements or as injected-text spans (class `ced-…`), with their background. */
 async function cursorLabels(page: Page): Promise<{ name: string; color: string }[]> {
   return page.evaluate(() => {
     const out: { name: string; color: string }[] = [];
     for (const el of Array.from(document.querySelectorAll('.monaco-editor .view-lines span'))) {
-      const st = getComputedStyle(el, '::after');
-      if (st.content && st.content !== 'none' && st.content !== 'normal') {
-        out.push({ name: st.content.replace(/^"|"$/g, ''), color: st.backgroundColor });
+      for (const pseudo of ['::before', '::after']) {
+        const st = getComputedStyle(el, pseudo);
+        if (st.content && st.content !== 'none' && st.content !== 'normal') {
+          out.push({ name: st.content.replace(/^"|"$/g, ''), color: st.backgroundColor });
+        }
+      }
+      if (/\bced-/.test(el.className) && el.children.length === 0 && el.textContent) {
+        out.push({ name: el.textContent, color: getComputedStyle(el).backgroundColor });
       }
     }
     return out;
@@ -82,7 +90,8 @@ async function main() {
       return seed / 0x80000000;
     };
     const pool = ['a', 'b', 'é', '😀', ' ', 'x', '日'];
-    const moves = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'Control+Home', 'Control+End'];
+    // Only moves that can never land inside someone's marker (markers have no line breaks).
+    const moves = ['Home', 'End', 'Control+Home', 'Control+End'];
     const n = Number(env('UI_N', '200'));
     const markers: string[] = [];
     for (let i = 1; i <= n; i++) {
@@ -113,6 +122,17 @@ async function main() {
         await page.screenshot({ path: env('SHOT') });
         write('shot.json', JSON.stringify({ labels }));
         log(`screenshot with the cursor of ${name}`);
+      }
+      if (exists('notify')) {
+        const want = fs.readFileSync(path.join(OUT, 'notify'), 'utf8').trim();
+        fs.unlinkSync(path.join(OUT, 'notify'));
+        let texts: string[] = [];
+        await until(`a notification containing "${want}"`, 60000, async () => {
+          texts = await page.locator('.notification-list-item-message').allTextContents();
+          return texts.some((t) => t.includes(want));
+        });
+        write('notify.found', JSON.stringify(texts));
+        log(`notification: ${JSON.stringify(texts)}`);
       }
       if (exists(`type.${k}`)) {
         const text = fs.readFileSync(path.join(OUT, `type.${k}`), 'utf8');

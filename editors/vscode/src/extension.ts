@@ -183,10 +183,14 @@ export class Extension {
 
   // ---- presence -------------------------------------------------------------------------
 
-  private look(color: string): PeerLook {
-    let l = this.looks.get(color);
+  /** Decoration types of one participant (by colour and name: the label is part of the type). */
+  private look(p: { color: string; name: string }): PeerLook {
+    const key = `${p.color}|${p.name}`;
+    let l = this.looks.get(key);
     if (l) return l;
+    const color = p.color;
     const label = (top: string): vscode.ThemableDecorationAttachmentRenderOptions => ({
+      contentText: p.name,
       color: '#ffffff',
       backgroundColor: color,
       fontWeight: 'normal',
@@ -197,7 +201,7 @@ export class Extension {
       caret: vscode.window.createTextEditorDecorationType({
         rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
         before: {
-          contentText: '',
+          contentText: '\u200b',
           border: `1px solid ${color}`,
           textDecoration: 'none; position: absolute; height: 1.2em; margin-left: -1px; z-index: 9',
           width: '0',
@@ -207,7 +211,7 @@ export class Extension {
       labelBelow: vscode.window.createTextEditorDecorationType({ after: label('1.15em') }),
       selection: vscode.window.createTextEditorDecorationType({ backgroundColor: color + '40', borderRadius: '2px' }),
     };
-    this.looks.set(color, l);
+    this.looks.set(key, l);
     return l;
   }
 
@@ -230,27 +234,24 @@ export class Extension {
     for (const ed of vscode.window.visibleTextEditors) {
       const uri = ed.document.uri.toString();
       const s = this.sessionFor(ed.document);
-      const byColor = new Map<string, { caret: vscode.DecorationOptions[]; above: vscode.DecorationOptions[]; below: vscode.DecorationOptions[]; sel: vscode.Range[] }>();
-      for (const c of this.looks.keys()) byColor.set(c, { caret: [], above: [], below: [], sel: [] });
+      const byLook = new Map<string, { caret: vscode.DecorationOptions[]; above: vscode.Range[]; below: vscode.Range[]; sel: vscode.Range[] }>();
+      for (const k of this.looks.keys()) byLook.set(k, { caret: [], above: [], below: [], sel: [] });
       for (const p of s ? s.peers.inDocument(uri) : []) {
-        this.look(p.color);
-        let b = byColor.get(p.color);
-        if (!b) byColor.set(p.color, (b = { caret: [], above: [], below: [], sel: [] }));
+        this.look(p);
+        const key = `${p.color}|${p.name}`;
+        let b = byLook.get(key);
+        if (!b) byLook.set(key, (b = { caret: [], above: [], below: [], sel: [] }));
         p.cursors.slice(0, 8).forEach((c, i) => {
           const head = ed.document.validatePosition(new vscode.Position(c.head.line, c.head.character));
           const anchor = ed.document.validatePosition(new vscode.Position(c.anchor.line, c.anchor.character));
           const at = new vscode.Range(head, head);
-          const hover = new vscode.MarkdownString(`**${p.name}** (dist-space)`);
-          b.caret.push({ range: at, hoverMessage: hover });
-          if (i === 0) {
-            const opt = { range: at, renderOptions: { after: { contentText: p.name } } };
-            (head.line === 0 ? b.below : b.above).push(opt);
-          }
+          b.caret.push({ range: at, hoverMessage: new vscode.MarkdownString(`**${p.name}** (dist-space)`) });
+          if (i === 0) (head.line === 0 ? b.below : b.above).push(at);
           if (!head.isEqual(anchor)) b.sel.push(new vscode.Range(anchor, head));
         });
       }
-      for (const [color, b] of byColor) {
-        const l = this.look(color);
+      for (const [key, b] of byLook) {
+        const l = this.looks.get(key)!;
         ed.setDecorations(l.caret, b.caret);
         ed.setDecorations(l.labelAbove, b.above);
         ed.setDecorations(l.labelBelow, b.below);

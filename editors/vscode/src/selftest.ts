@@ -9,6 +9,8 @@
 //   state.json       the extension's state (revision counters, peers), rewritten with it
 //   jump             (from the test) a participant name: run `distSpace.jump` and
 //   jump.result      "<line> <character>" of the cursor afterwards
+//   follow           (from the test) "<name> <line>": run `distSpace.follow <name>`, write
+//                    follow.started, then follow.result once the view shows <line>
 
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
@@ -115,6 +117,24 @@ async function selfTest(ext: Extension, out: string): Promise<void> {
       const ed = vscode.window.activeTextEditor;
       const h = ed?.selection.active;
       write(path.join(out, 'jump.result'), ok && h ? `${h.line} ${h.character}` : 'failed');
+    }
+    const followFile = path.join(out, 'follow');
+    if (fs.existsSync(followFile)) {
+      // "<name> <line>": follow <name>, then wait until the view shows <line> (they move there)
+      const [name, line] = fs.readFileSync(followFile, 'utf8').trim().split(' ');
+      fs.unlinkSync(followFile);
+      const ok = await vscode.commands.executeCommand<boolean>('distSpace.follow', name);
+      write(path.join(out, 'follow.started'), String(ok));
+      const want = Number(line);
+      const t0 = Date.now();
+      let seen = false;
+      while (!seen && Date.now() - t0 < 20000) {
+        const ed = vscode.window.activeTextEditor;
+        seen = !!ed && ed.visibleRanges.some((r) => r.start.line <= want && want <= r.end.line);
+        if (!seen) await sleep(20);
+      }
+      const ed = vscode.window.activeTextEditor;
+      write(path.join(out, 'follow.result'), seen ? 'visible' : `not visible: ${JSON.stringify(ed?.visibleRanges)}`);
     }
     await sleep(20);
   }

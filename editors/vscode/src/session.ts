@@ -6,6 +6,7 @@
 // the text as an edit, so what was typed meanwhile is kept.
 
 import * as vscode from 'vscode';
+import * as fs from 'node:fs';
 import { CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, ServerOptions, State } from 'vscode-languageclient/node';
 import { Change } from './text';
 import { DocSync, EditNotice } from './revision';
@@ -222,6 +223,14 @@ export class Session {
     if (e.contentChanges.length === 0) return;
     const t = this.docs.get(e.document.uri.toString());
     if (!t) return;
+    if (!e.document.isDirty && this.isDiskReload(e.document)) {
+      // VS Code reloaded a clean document because the daemon wrote the file: not an edit of
+      // ours (sending it would double the remote text). Re-share it: the daemon sees the
+      // text equals the disk and sends what happened since.
+      this.out.info(`${e.document.uri.fsPath} was reloaded from disk: re-sharing it`);
+      void this.reopen(t);
+      return;
+    }
     const changes: Change[] = e.contentChanges.map((c) => ({
       range: {
         start: { line: c.range.start.line, character: c.range.start.character },
@@ -230,6 +239,14 @@ export class Session {
       text: c.text,
     }));
     t.sync.localChange(e.document.version, changes);
+  }
+
+  private isDiskReload(doc: vscode.TextDocument): boolean {
+    try {
+      return fs.readFileSync(doc.uri.fsPath, 'utf8') === doc.getText();
+    } catch {
+      return false;
+    }
   }
 
   sendCursor(ed: vscode.TextEditor | undefined): void {
