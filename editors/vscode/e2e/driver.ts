@@ -5,14 +5,13 @@
 // explorer), OUT (folder), UI_N (UI actions), SEED, CHROMIUM (default /usr/bin/chromium).
 //   ui.ready            the file is open in an editor with keyboard focus
 //   go                  (from the test) start typing
-//   ui.markers/ui.done  after UI_N actions: typed characters, Enter, atomic markers `<U:i>`
-//                       (one input event, as an IME commit), Home/End/Ctrl+Home/Ctrl+End;
+//   ui.markers/ui.done  after UI_N actions: typed characters, Enter, markers `<U:i>` (pasted:
+//                       one edit), Home/End/Ctrl+Home/Ctrl+End;
 //                       no deletions or arrow keys (the UI cannot see where others' markers
 //                       are: it must not type inside one)
 //   shot                (from the test) a participant name: find their cursor label in the DOM,
 //                       save a screenshot to $SHOT, write shot.json
 //   type.K              (from the test) text to type at the end of the file; typed.K afterwards
-//   notify              (from the test) text of an expected notification; notify.found
 //   stop                (from the test) quit
 import { chromium, Page } from 'playwright-core';
 import * as fs from 'node:fs';
@@ -62,6 +61,32 @@ async function cursorLabels(page: Page): Promise<{ name: string; color: string }
   });
 }
 
+/** Paste `text` into the focused editor (a paste event, one edit); true once it shows up in
+ *  the editor's lines (the cursor's line is always rendered). One retry if it does not. */
+async function paste(page: Page, text: string): Promise<boolean> {
+  const lines = page.locator('.editor-instance .monaco-editor .view-lines');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    await page.evaluate((t) => {
+      const dt = new DataTransfer();
+      dt.setData('text/plain', t);
+      const target = document.activeElement ?? document.querySelector('.monaco-editor textarea');
+      target?.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, text);
+    const end = Date.now() + 1500;
+    while (Date.now() < end) {
+      if ((await lines.innerText()).includes(text)) return true;
+      await sleep(20);
+    }
+    log(`paste of ${text} not seen (focus: ${await page.evaluate(() => document.activeElement?.className)}); retrying`);
+    // focus the editor's input again without moving the cursor (a click could land inside a marker)
+    await page.evaluate(() => {
+      const el = document.querySelector('.monaco-editor .native-edit-context, .monaco-editor textarea.inputarea');
+      (el as HTMLElement | null)?.focus();
+    });
+  }
+  return false;
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: env('CHROMIUM', '/usr/bin/chromium'),
@@ -99,9 +124,11 @@ async function main() {
       if (r < 0.55) await page.keyboard.type(pool[Math.floor(rnd() * pool.length)]);
       else if (r < 0.65) await page.keyboard.press('Enter');
       else if (r < 0.8) {
+        // A marker must arrive in one piece (others never edit inside a marker they see):
+        // pasted (a paste event on the editor's focused input), one edit like Ctrl+V.
+        // (keyboard.insertText reaches Monaco as one keystroke per character.)
         const m = `<U:${i}>`;
-        await page.keyboard.insertText(m);
-        markers.push(m);
+        if (await paste(page, m)) markers.push(m);
       } else await page.keyboard.press(moves[Math.floor(rnd() * moves.length)]);
     }
     write('ui.markers', markers.join('\n'));
@@ -122,17 +149,6 @@ async function main() {
         await page.screenshot({ path: env('SHOT') });
         write('shot.json', JSON.stringify({ labels }));
         log(`screenshot with the cursor of ${name}`);
-      }
-      if (exists('notify')) {
-        const want = fs.readFileSync(path.join(OUT, 'notify'), 'utf8').trim();
-        fs.unlinkSync(path.join(OUT, 'notify'));
-        let texts: string[] = [];
-        await until(`a notification containing "${want}"`, 60000, async () => {
-          texts = await page.locator('.notification-list-item-message').allTextContents();
-          return texts.some((t) => t.includes(want));
-        });
-        write('notify.found', JSON.stringify(texts));
-        log(`notification: ${JSON.stringify(texts)}`);
       }
       if (exists(`type.${k}`)) {
         const text = fs.readFileSync(path.join(OUT, `type.${k}`), 'utf8');

@@ -48,6 +48,8 @@ export interface DocHost {
   reopen(): void;
   /** Retry later (default: setTimeout). */
   later?(fn: () => void, ms: number): void;
+  /** Debug trace of every decision (tests). */
+  trace?(line: string): void;
 }
 
 export const MAX_RETRIES = 20;
@@ -109,7 +111,12 @@ export class DocSync {
   }
 
   /** A change event of the document: `version` is the document version right after it. */
+  private t(line: string): void {
+    this.host.trace?.(`${line} [sent ${this.sent} seen ${this.seen}${this.inFlight ? ` inflight@${this.inFlight.version}/${this.inFlight.rev}` : ''}${this.own ? ` own>${this.own.above}` : ''}]`);
+  }
+
   localChange(version: number, changes: Change[]): void {
+    this.t(`local v${version} ${JSON.stringify(changes)}`);
     if (this.inFlight) {
       this.held.push({ version, changes, asApplied: this.host.text() === this.inFlight.text });
       return;
@@ -122,6 +129,7 @@ export class DocSync {
       const t = text();
       const mine = t === true || t === this.own.text;
       this.own = null;
+      this.t(`v${version} ${mine ? 'is our own edit: skipped' : 'is not our edit'}`);
       if (mine) return; // the event of our applied remote edit
     }
     if (!this.open || changes.length === 0) return;
@@ -131,6 +139,7 @@ export class DocSync {
 
   /** `dist-space/edit` from the sidecar. */
   remoteEdit(n: EditNotice): void {
+    this.t(`remote rev ${n.rev} editorRev ${n.editorRev} ${JSON.stringify(n.edits)}`);
     if (!this.open) return;
     this.queue.push(n);
     this.pump();
@@ -170,6 +179,7 @@ export class DocSync {
   private settle(ok: boolean): void {
     const f = this.inFlight;
     if (!f) return;
+    this.t(`apply of rev ${f.rev} at v${f.version}: ${ok ? 'applied' : 'refused'}`);
     this.inFlight = null;
     const held = this.held;
     this.held = [];

@@ -85,7 +85,16 @@ async function selfTest(ext: Extension, out: string): Promise<void> {
         we.insert(doc.uri, doc.positionAt(p), text);
       }
       // Versioned: refused if the document moved on (typing, a remote edit); then retry.
-      if (await vscode.workspace.applyEdit(we)) {
+      // Through the editor when it is shown (atomic check-and-apply; see session.ts).
+      const ed = vscode.window.visibleTextEditors.find((x) => x.document === doc);
+      const [entry] = we.entries();
+      const ok = ed
+        ? await ed.edit((b) => entry[1].forEach((e) => b.replace(e.range, e.newText))).then(
+            (r) => r,
+            () => false,
+          )
+        : await vscode.workspace.applyEdit(we);
+      if (ok) {
         if (marker) mine.push(marker);
         break;
       }
