@@ -13,7 +13,10 @@ fn version_is_reported_by_the_cli_initialize_and_info() {
     let want = env!("CARGO_PKG_VERSION");
     let out = Command::new(bin()).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("dist-space {want}"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("dist-space {want}")
+    );
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(".dist-space")).unwrap();

@@ -7,9 +7,9 @@
 //   `editorRev === sent`; otherwise it is stale (based on fewer of our changes than we sent)
 //   and dropped: the sidecar re-sends it transformed once our newer change arrives.
 //
-// VS Code specifics. Remote edits are applied with a *versioned* workspace edit: VS Code
-// applies it only if the document is still at the version the extension host saw (else it
-// resolves `false`, e.g. when the user typed in the meantime). The application is
+// VS Code specifics. Remote edits are applied with a *versioned* edit (`TextEditor.edit`):
+// VS Code applies it only if the document is still at the version the extension host saw
+// (else it resolves `false`, e.g. when the user typed in the meantime). The application is
 // asynchronous and produces its own change event, which must not be echoed. While an
 // application is in flight, local change events are held back; when it resolves:
 //   - applied: the first change event with a version above the one it was made at is ours
