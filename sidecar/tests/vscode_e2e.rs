@@ -283,7 +283,7 @@ fn vscode_neovim_and_agent_converge() {
 
     // DS_KEEP=1 keeps the folder (workspace, logs, the driver's files, DS_VSCODE_TRACE's trace).
     let dir = tempfile::Builder::new()
-        .keep(std::env::var("DS_KEEP").is_ok())
+        .disable_cleanup(std::env::var("DS_KEEP").is_ok())
         .tempdir()
         .unwrap();
     eprintln!("test folder {}", dir.path().display());
