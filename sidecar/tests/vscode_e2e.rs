@@ -107,6 +107,28 @@ impl Drop for Group {
     }
 }
 
+/// A child killed on drop (so a failing test leaves no headless Neovim behind).
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// On drop, stops the daemon `daemon.json` names (one the extension or Neovim started after
+/// the test's own daemon went away), so a failing test leaves no daemon behind.
+struct StopInfoDaemon(PathBuf);
+impl Drop for StopInfoDaemon {
+    fn drop(&mut self) {
+        if let Some(pid) = read_info(&self.0).and_then(|i| i["pid"].as_u64()) {
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+    }
+}
+
 struct TermOnDrop(i32);
 impl Drop for TermOnDrop {
     fn drop(&mut self) {
@@ -290,6 +312,7 @@ fn vscode_neovim_and_agent_converge() {
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(ws.join(".dist-space")).unwrap();
     std::fs::write(ws.join("f.txt"), "hello world\nsecond line\n").unwrap();
+    let _stop_later = StopInfoDaemon(std::fs::canonicalize(&ws).unwrap());
     let mut d = Daemon::start(&ws);
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
@@ -444,7 +467,7 @@ fn vscode_neovim_and_agent_converge() {
         ("DS_GO", out.join("go").display().to_string()),
         ("DS_STOP", out.join("stop").display().to_string()),
     ];
-    let mut nv = spawn_nvim(&nvim, &d, &script("fuzz.lua"), &env);
+    let mut nv = KillOnDrop(spawn_nvim(&nvim, &d, &script("fuzz.lua"), &env));
     wait_for("nvim attached", Duration::from_secs(60), || {
         out.join("Alice.ready").exists().then_some(())
     });
@@ -639,7 +662,7 @@ fn vscode_neovim_and_agent_converge() {
     });
     assert!(st.success(), "driver failed");
     let st = wait_for("nvim exit", Duration::from_secs(30), || {
-        nv.try_wait().unwrap()
+        nv.0.try_wait().unwrap()
     });
     assert!(st.success(), "nvim failed");
     drop(code_server);
