@@ -532,10 +532,38 @@ fn vscode_neovim_and_agent_converge() {
         t_start.elapsed(),
         t_conv.elapsed()
     );
-    let text = checker.text(&uri);
-    wait_for("disk equals the document", Duration::from_secs(10), || {
-        (read(&file) == text).then_some(())
-    });
+    // The disk follows within the write-back debounce; compare with the daemon's text of the
+    // moment (and, at the end, every editor again).
+    let t_disk = Instant::now();
+    let mut text = checker.text(&uri);
+    while read(&file) != text {
+        if t_disk.elapsed() > Duration::from_secs(20) {
+            let disk = read(&file);
+            panic!(
+                "disk ({} bytes) != document ({} bytes) after 20 s\n--- disk\n{disk}\n--- document\n{text}\n--- daemon log\n{}",
+                disk.len(),
+                text.len(),
+                read(&d.root.join(".dist-space/daemon.log"))
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        text = checker.text(&uri);
+    }
+    assert_eq!(
+        read(&out.join("vscode.txt")),
+        text,
+        "VS Code after the disk check"
+    );
+    assert_eq!(
+        read(&out.join("Alice")),
+        text,
+        "Neovim after the disk check"
+    );
     let mut all = agent_markers;
     for f in ["ui.markers", "api.markers", "Alice.markers"] {
         let m = lines(&out.join(f));

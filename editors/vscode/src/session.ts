@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import { CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, ServerOptions, State } from 'vscode-languageclient/node';
-import { Change } from './text';
+import { Change, protectCursors } from './text';
 import { DocSync, EditNotice } from './revision';
 import { Cursor, Peer, PeerTable } from './peers';
 
@@ -183,6 +183,11 @@ export class Session {
         send: (m) => this.notify('dist-space/change', m),
         apply: async (edits, version) => {
           if (doc.isClosed || doc.version !== version) return false;
+          const ed0 = vscode.window.visibleTextEditors.find((x) => x.document === doc);
+          if (ed0) {
+            const cursors = ed0.selections.flatMap((s) => [doc.offsetAt(s.anchor), doc.offsetAt(s.active)]);
+            edits = protectCursors(doc.getText(), edits, cursors);
+          }
           const ranges = edits.map((e) => ({ range: new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end)), text: e.text }));
           // TextEditor.edit checks the version and applies in the same renderer task (atomic
           // with respect to typing). workspace.applyEdit checks it too, but awaits between the

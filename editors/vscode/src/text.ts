@@ -209,3 +209,28 @@ export function applyParallel(text: string, edits: OffsetEdit[]): string {
   }
   return out + text.slice(at);
 }
+
+/**
+ * VS Code grows an empty selection over text inserted exactly at it (a remote insert at your
+ * cursor would end up selected, and your next keystroke would replace it). For each pure
+ * insertion at one of `cursors` (UTF-16 offsets of selection ends), widen the edit by the
+ * character before it (or after it, at the start of the text) so the cursor is at the end (or
+ * the start) of a replaced range instead: it then stays collapsed, after (before) the new
+ * text. The result of the edits is unchanged. `edits` are sorted and apart (toParallel).
+ */
+export function protectCursors(text: string, edits: OffsetEdit[], cursors: number[]): OffsetEdit[] {
+  const at = new Set(cursors);
+  return edits.map((e, i) => {
+    if (e.start !== e.end || !at.has(e.start)) return e;
+    const prevEnd = i > 0 ? edits[i - 1].end : 0;
+    const nextStart = i + 1 < edits.length ? edits[i + 1].start : text.length;
+    let w = e.start - 1;
+    if (w >= 0 && isLow(text.charCodeAt(w)) && w > 0 && isHigh(text.charCodeAt(w - 1))) w--;
+    if (text.charCodeAt(w) === 10 && w > 0 && text.charCodeAt(w - 1) === 13) w--;
+    if (w >= 0 && w > prevEnd) return { start: w, end: e.end, text: text.slice(w, e.start) + e.text };
+    let r = e.end + 1;
+    if (r < text.length && splits(text, r)) r++;
+    if (r <= text.length && e.end < text.length && r < nextStart) return { start: e.start, end: r, text: e.text + text.slice(e.end, r) };
+    return e;
+  });
+}

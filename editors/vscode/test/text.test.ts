@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyChanges, applyParallel, Change, diff, offsetAt, positionAt, toParallel } from '../src/text';
+import { applyChanges, applyParallel, Change, diff, offsetAt, positionAt, protectCursors, toParallel } from '../src/text';
 
 test('UTF-16 positions: surrogate pairs, CRLF, clamping', () => {
   const t = 'a😀b\r\nxé\rz\n';
@@ -85,4 +85,21 @@ test('toParallel equals sequential application on random edit sequences', () => 
     for (let i = 1; i < par.length; i++) assert.ok(par[i - 1].end < par[i].start, 'sorted, apart');
     assert.equal(applyParallel(base, par), cur, JSON.stringify({ base, changes, par }));
   }
+});
+
+test('protectCursors: an insert at a cursor becomes a replacement ending (or starting) there', () => {
+  const t = 'ab😀cd';
+  // insert at 4 (after 😀, a cursor there): widened over the emoji before it
+  assert.deepEqual(protectCursors(t, [{ start: 4, end: 4, text: 'X' }], [4]), [{ start: 2, end: 4, text: '😀X' }]);
+  // at the start of the text: widened over the next character
+  assert.deepEqual(protectCursors(t, [{ start: 0, end: 0, text: 'X' }], [0]), [{ start: 0, end: 1, text: 'Xa' }]);
+  // not at a cursor, or not a pure insertion: unchanged
+  assert.deepEqual(protectCursors(t, [{ start: 1, end: 1, text: 'X' }], [4]), [{ start: 1, end: 1, text: 'X' }]);
+  assert.deepEqual(protectCursors(t, [{ start: 1, end: 2, text: 'X' }], [1]), [{ start: 1, end: 2, text: 'X' }]);
+  // never overlaps or touches the neighbours; same result either way
+  const edits = [{ start: 0, end: 1, text: '' }, { start: 1, end: 1, text: 'Y' }, { start: 2, end: 2, text: 'Z' }];
+  const out = protectCursors(t, edits, [1, 2]);
+  for (let i = 1; i < out.length; i++) assert.ok(out[i - 1].end <= out[i].start);
+  assert.equal(applyParallel(t, out), applyParallel(t, edits));
+  assert.equal(applyParallel(t, protectCursors(t, [{ start: 4, end: 4, text: 'X' }], [4])), 'ab😀Xcd');
 });
