@@ -554,15 +554,13 @@ fn vscode_neovim_and_agent_converge() {
         std::thread::sleep(Duration::from_millis(50));
         text = checker.text(&uri);
     }
-    assert_eq!(
-        read(&out.join("vscode.txt")),
-        text,
-        "VS Code after the disk check"
-    );
-    assert_eq!(
-        read(&out.join("Alice")),
-        text,
-        "Neovim after the disk check"
+    wait_for(
+        "VS Code and Neovim equal the disk",
+        Duration::from_secs(20),
+        || {
+            (read(&out.join("vscode.txt")) == text && read(&out.join("Alice")) == text)
+                .then_some(())
+        },
     );
     let mut all = agent_markers;
     for f in ["ui.markers", "api.markers", "Alice.markers"] {
