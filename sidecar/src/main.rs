@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "dist-space",
+    version,
     about = "Live multi-editor / multi-agent workspace sidecar"
 )]
 struct Cli {

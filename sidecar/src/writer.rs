@@ -1092,6 +1092,7 @@ impl Writer {
                     .collect();
                 Ok(json!({
                     "root": self.root, "socket": self.socket, "pid": std::process::id(),
+                    "version": env!("CARGO_PKG_VERSION"),
                     "me": conn, "participants": participants,
                     "files": self.ws.len(),
                 }))
