@@ -1,9 +1,11 @@
 mod bridge;
+mod log_cmd;
 mod lsp_conn;
 mod paths;
 mod proto;
 mod serve;
 mod snapshot_cmd;
+mod store;
 mod trace;
 mod writer;
 
@@ -32,6 +34,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// LSP over stdio for editors: connects to (or starts) the workspace's daemon.
     Lsp(bridge::LspArgs),
+    /// The workspace's durable history (events per agent and file, times, sizes);
+    /// `--verify` checks its integrity (exit 1 on damage).
+    Log(log_cmd::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => return trace::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Lsp(args) => bridge::run(args),
+        Command::Log(args) => return log_cmd::run(&args),
     };
     if let Err(e) = res {
         eprintln!("dist-space: {e}");
