@@ -34,27 +34,59 @@ struct Live {
 /// Start `serve` (unless someone else wins the lock) and wait for an info file whose pid is a
 /// live process other than `not`.
 fn start(root: &Path, runtime: &Path, not: u32, children: &mut Vec<Child>) -> Live {
-    let child = Command::new(bin())
-        .arg("serve")
-        .arg(root)
-        .env("XDG_RUNTIME_DIR", runtime)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    children.push(child);
-    wait_for("a daemon", Duration::from_secs(30), || {
-        let info = read_info(root)?;
-        let pid = info["pid"].as_u64()? as u32;
-        let alive = unsafe { libc::kill(pid as i32, 0) } == 0;
-        (pid != not && alive && info["agent_endpoint"].is_string()).then_some(Live { pid, info })
-    })
+    let t0 = Instant::now();
+    loop {
+        // Our `serve` may lose the lock to the plugin's `dist-space lsp` (fine), or find it
+        // still held for an instant: try again until a new daemon is up.
+        let child = Command::new(bin())
+            .arg("serve")
+            .arg(root)
+            .env("XDG_RUNTIME_DIR", runtime)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn serve");
+        children.push(child);
+        let t1 = Instant::now();
+        while t1.elapsed() < Duration::from_secs(3) {
+            if let Some(info) = read_info(root) {
+                let pid = info["pid"].as_u64().unwrap_or(0) as u32;
+                if pid != not && pid != 0 && !dead(pid) && info["agent_endpoint"].is_string() {
+                    return Live { pid, info };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let log =
+                std::fs::read_to_string(root.join(".dist-space/daemon.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "no daemon came up; info {:?}; daemon.log tail:\n{}",
+                read_info(root),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// Gone or a zombie (its files, lock included, are closed).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
 }
 
 fn kill9(pid: u32, children: &mut [Child]) {
     unsafe {
         libc::kill(pid as i32, libc::SIGKILL);
     }
+    wait_for("the killed daemon to die", Duration::from_secs(10), || {
+        dead(pid).then_some(())
+    });
     for c in children.iter_mut() {
         let _ = c.try_wait();
     }
@@ -411,15 +443,17 @@ fn damaged_log_keeps_everything_before_the_damage() {
         let mut d = Daemon::start(&src);
         let c = ws_client(&rt, &read_info(&d.root).unwrap()).unwrap();
         edits.clear();
+        let mut v = call(&rt, &c, "fs.read", json!({"path": "f.txt"})).unwrap()["version"].clone();
         for i in 0..40 {
             let m = format!("<E{i}>");
-            call(
+            let out = call(
                 &rt,
                 &c,
                 "fs.edit",
-                json!({"path": "f.txt", "edits": [{"offsets": {"start": 0, "end": 0}, "text": m}]}),
+                json!({"path": "f.txt", "version": v, "edits": [{"offsets": {"start": 0, "end": 0}, "text": m}]}),
             )
             .unwrap();
+            v = out["version"].clone();
             edits.push(m);
         }
         d.kill9();
@@ -494,21 +528,11 @@ fn restart_keeps_history_and_versions_across_disk_changes() {
         .unwrap();
     let mut d = Daemon::start(&ws);
     let c = ws_client(&rt, &read_info(&d.root).unwrap()).unwrap();
-    let r = call(
-        &rt,
-        &c,
-        "fs.edit",
-        json!({"path": "r.txt", "edits": [{"offsets": {"start": 5, "end": 5}, "text": " world"}]}),
-    )
-    .unwrap();
+    let v = |p: &str| call(&rt, &c, "fs.read", json!({ "path": p })).unwrap()["version"].clone();
+    let (vr, vm) = (v("r.txt"), v("m.txt"));
+    let r = call(&rt, &c, "fs.edit", json!({"path": "r.txt", "version": vr, "edits": [{"offsets": {"start": 5, "end": 5}, "text": " world"}]})).unwrap();
     let v_old = r["version"].clone();
-    call(
-        &rt,
-        &c,
-        "fs.edit",
-        json!({"path": "m.txt", "edits": [{"offsets": {"start": 0, "end": 0}, "text": "y"}]}),
-    )
-    .unwrap();
+    call(&rt, &c, "fs.edit", json!({"path": "m.txt", "version": vm, "edits": [{"offsets": {"start": 0, "end": 0}, "text": "y"}]})).unwrap();
     d.stop();
     drop(c);
     assert_eq!(
