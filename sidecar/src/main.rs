@@ -1,10 +1,12 @@
 mod bridge;
+mod log_cmd;
 mod lsp_conn;
 mod mcp;
 mod paths;
 mod proto;
 mod serve;
 mod snapshot_cmd;
+mod store;
 mod trace;
 mod writer;
 
@@ -36,6 +38,9 @@ enum Command {
     Lsp(bridge::LspArgs),
     /// MCP server over stdio for AI agents: connects to (or starts) the workspace's daemon.
     Mcp(mcp::McpArgs),
+    /// The workspace's durable history (events per agent and file, times, sizes);
+    /// `--verify` checks its integrity (exit 1 on damage).
+    Log(log_cmd::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Lsp(args) => bridge::run(args),
         Command::Mcp(args) => mcp::run(args),
+        Command::Log(args) => return log_cmd::run(&args),
     };
     if let Err(e) = res {
         eprintln!("dist-space: {e}");

@@ -86,30 +86,30 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let limits = agent_api::Limits::default();
     let feed = agent_api::ChangeFeed::new(limits.subscription_buffer);
-    let writer_thread = writer::spawn_writer(&root, socket.clone(), rx, feed.clone())
-        .map_err(|e| format!("load: {e}"))?;
-    // Disk watcher thread.
+    // Disk watcher thread, started before the workspace is loaded and the history recovered,
+    // so a change made during start-up is not missed (the writer handles it afterwards).
     {
         let tx = tx.clone();
-        let root = root.clone();
+        // Watching starts here, synchronously, before the load.
+        let watcher = NotifyWatcher::new(&root, Debounce::default());
         std::thread::Builder::new()
             .name("dist-space-watch".into())
-            .spawn(
-                move || match NotifyWatcher::new(&root, Debounce::default()) {
-                    Ok(mut w) => loop {
-                        if let Some(b) = w.next_batch(Duration::from_secs(1)) {
-                            if tx.send(Event::Disk(b)).is_err() {
-                                return;
-                            }
-                        } else if tx.is_closed() {
+            .spawn(move || match watcher {
+                Ok(mut w) => loop {
+                    if let Some(b) = w.next_batch(Duration::from_secs(1)) {
+                        if tx.send(Event::Disk(b)).is_err() {
                             return;
                         }
-                    },
-                    Err(e) => error!(error = %e, "disk watcher failed: disk changes are not seen"),
+                    } else if tx.is_closed() {
+                        return;
+                    }
                 },
-            )
+                Err(e) => error!(error = %e, "disk watcher failed: disk changes are not seen"),
+            })
             .map_err(|e| e.to_string())?;
     }
+    let writer_thread = writer::spawn_writer(&root, socket.clone(), rx, feed.clone())
+        .map_err(|e| format!("load: {e}"))?;
     let res = rt.block_on(async {
         let listener = UnixListener::bind(&socket).map_err(|e| format!("bind {}: {e}", socket.display()))?;
         // The agent API (issue 5): its calls go through the writer's queue like everything else.

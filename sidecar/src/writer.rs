@@ -211,6 +211,8 @@ pub struct Writer {
     acc: HashMap<(ConnId, FileId), Acc>,
     /// The agent API's state (engine agent names of agent connections).
     agents: agent_api::AgentState,
+    /// The durable history log (issue 7; `None` in tests that run without one).
+    log: Option<crate::store::Durable>,
 }
 
 fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
@@ -242,6 +244,21 @@ impl Writer {
             next_token: 1,
             acc: HashMap::new(),
             agents: agent_api::AgentState::new(&run_id, feed),
+            log: None,
+        }
+    }
+
+    /// Persist every accepted event in `log` (see `crate::store`).
+    pub fn with_log(mut self, log: crate::store::Durable) -> Writer {
+        self.log = Some(log);
+        self
+    }
+
+    /// Durable log hook: append what this batch changed (group commit; agent replies wait
+    /// for it, see `store::AckMode`).
+    fn log_commit(&mut self) {
+        if let Some(l) = &mut self.log {
+            l.commit(&self.ws, self.changed.iter());
         }
     }
 
@@ -310,6 +327,9 @@ impl Writer {
             } => self.apply_result(conn, token, applied),
             Event::Disk(batch) => {
                 let rep = self.ws.apply_disk_batch(&batch);
+                if let Some(l) = &mut self.log {
+                    l.touch_disk(&self.ws, &batch);
+                }
                 if rep != vfs::DiskReport::default() {
                     debug!(?rep, "disk batch");
                 }
@@ -345,7 +365,13 @@ impl Writer {
     fn flush(&mut self) {
         self.flush_at = None;
         self.dirty_since = None;
+        // The log holds every event before the disk does (recovery relies on it).
+        self.log_commit();
+        let before: Vec<FileId> = self.ws.dirty_files().collect();
         let rep = self.ws.flush();
+        if let Some(l) = &mut self.log {
+            l.commit(&self.ws, before.iter());
+        }
         for (p, e) in &rep.failed {
             warn!(path = %p, error = %e, "write-back failed (will retry)");
         }
@@ -894,6 +920,7 @@ impl Writer {
     /// Bring every revision-protocol editor of every changed document up to date.
     fn broadcast(&mut self) {
         self.flush_all_acc();
+        self.log_commit();
         // Agent API `changes` subscribers (issue 5).
         self.agents.publish(&self.ws, self.changed.iter().copied());
         let changed = std::mem::take(&mut self.changed);
@@ -1185,6 +1212,7 @@ impl Writer {
         self.schedule_flush();
         match out.deferred {
             // Work on an immutable snapshot (search, snapshot texts): off the writer thread.
+            // Read-only, so it needs no durable commit.
             Some(job) => {
                 let reply = call.reply;
                 let _ = std::thread::Builder::new()
@@ -1193,9 +1221,13 @@ impl Writer {
                         let _ = reply.send(job());
                     });
             }
-            None => {
-                let _ = call.reply.send(out.result);
-            }
+            // Replies wait for the durable commit of the batch (see `store`).
+            None => match &mut self.log {
+                Some(l) => l.defer_reply((call.reply, out.result)),
+                None => {
+                    let _ = call.reply.send(out.result);
+                }
+            },
         }
     }
 
@@ -1274,10 +1306,21 @@ pub fn spawn_writer(
     feed: agent_api::ChangeFeed,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut noop = |_p: vfs::load::Progress| {};
-    let ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
+    let mut ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     info!(files = ws.len(), "workspace loaded");
-    let writer = Writer::new(ws, socket, feed);
+    let (log, report) = crate::store::recover(&mut ws, crate::store::LogConfig::load(root))?;
+    if !report.is_clean() {
+        eprintln!("dist-space: {}", report.summary());
+    }
+    let mut writer = Writer::new(ws, socket, feed).with_log(log);
+    if !report.unwritten.is_empty()
+        || !report.disk_merged.is_empty()
+        || !report.recreated.is_empty()
+    {
+        // Documents must equal the disk again: write back what the disk lacks now.
+        writer.flush();
+    }
     let h = std::thread::Builder::new()
         .name("dist-space-writer".into())
         .spawn(move || {

@@ -246,6 +246,14 @@ impl LazyDoc {
             doc: OnceLock::new(),
         }
     }
+    /// An already built document (restored from the durable log): its base is the log's
+    /// base text.
+    pub fn from_document(doc: Document) -> LazyDoc {
+        LazyDoc {
+            base: SnapText::from(doc.oplog().base().clone()),
+            doc: OnceLock::from(Box::new(doc)),
+        }
+    }
     /// The document, built on first use.
     pub fn get(&self) -> &Document {
         self.doc

@@ -632,6 +632,51 @@ impl Workspace {
         Ok(report)
     }
 
+    /// Durable-log recovery: `f`'s document becomes `doc` (its history restored from the log),
+    /// whose version `disk_base` holds what the disk had when the log last knew it. With
+    /// `merge_disk`, the file's content as loaded now is then merged like any external change
+    /// (diffed against the text at `disk_base`, applied at `disk_base`, so edits the disk never
+    /// got are kept and changes made on disk meanwhile are added); without, the document is
+    /// written back on the next flush (the file is missing). `disk_agent` must be a name not
+    /// used before in `doc` (edits of an agent must chain). Returns the new version if the
+    /// disk added edits.
+    pub fn restore_document(
+        &mut self,
+        f: FileId,
+        doc: Document,
+        disk_base: Frontier,
+        disk_agent: &str,
+        merge_disk: bool,
+    ) -> Result<Option<Frontier>, VfsError> {
+        let disk_text = doc.checkout(&disk_base)?;
+        let t = self.text_file_mut(f)?;
+        let now = t.disk_snap_text();
+        let mut fresh = TextFile {
+            doc: LazyDoc::from_document(doc),
+            disk: None,
+        };
+        let agent = fresh.doc.agent(disk_agent);
+        {
+            let side = fresh.side_mut();
+            side.agent = Some(agent);
+            side.text = Some(disk_text);
+            side.base = disk_base;
+        }
+        *t = fresh;
+        let added = if merge_disk {
+            apply_disk_text(t, disk_agent, now)
+        } else {
+            None
+        };
+        let dirty = !merge_disk || t.is_dirty();
+        let v = t.doc.version().clone();
+        if dirty {
+            self.dirty.insert(f);
+        }
+        self.record(Change::Doc(f, v));
+        Ok(added)
+    }
+
     /// Local create of a text file (written on the next flush).
     pub fn create_file(&mut self, path: &str, text: &str) -> Result<FileId, VfsError> {
         self.ensure_dirs(path)?;
