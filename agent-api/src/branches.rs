@@ -29,7 +29,7 @@ use std::ops::Range;
 use engine::{Document, Frontier, RemoteVersion, Rope, XfOp};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vfs::pos::{self, LspPosition, PositionEncoding};
+use vfs::pos::PositionEncoding;
 use vfs::{FileId, SnapContent, SnapText, VfsError, Workspace, WorkspaceSnapshot, WsVersion};
 
 use crate::edits::{self, encoding_of};

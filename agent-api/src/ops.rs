@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 use vfs::diff::TextEdit;
-use vfs::pos::{self, LspPosition, LspRange, PositionEncoding};
+use vfs::pos::{self, LspPosition, PositionEncoding};
 use vfs::{FileId, SnapContent, VfsError, Workspace};
 
 use crate::error::*;

@@ -8,26 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use agent::{auth, endpoint, obj, Agent};
+use agent::{auth, endpoint, obj, workspace, Agent};
 use common::{wait_for, Daemon, RevAgent};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::HttpClientBuilder;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use serde_json::{json, Value};
-
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("src/main.rs"),
-        "fn main() {\n    let x = 1;\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("notes.md"), "# notes\n😀 smile\nend\n").unwrap();
-    std::fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
-    dir
-}
 
 #[test]
 fn info_file_has_endpoint_and_token_and_requests_without_token_are_refused() {

@@ -317,8 +317,16 @@ async fn mcp_client_reads_edits_and_is_notified() {
 const SCHEMAS: &[(&str, &[&str], &[&str])] = &[
     ("workspace_info", &[], &[]),
     ("fs_list", &["glob"], &[]),
-    ("fs_read", &["path", "startLine", "endLine", "version"], &["path"]),
-    ("fs_edit", &["path", "version", "encoding", "edits"], &["path", "version", "edits"]),
+    (
+        "fs_read",
+        &["path", "startLine", "endLine", "version"],
+        &["path"],
+    ),
+    (
+        "fs_edit",
+        &["path", "version", "encoding", "edits"],
+        &["path", "version", "edits"],
+    ),
     ("fs_snapshot", &["paths", "glob", "version"], &[]),
     ("changes_since", &["version", "glob"], &["version"]),
     ("changes_wait", &["glob", "timeoutMs"], &[]),
@@ -328,12 +336,29 @@ const SCHEMAS: &[(&str, &[&str], &[&str])] = &[
     ("fs_rename", &["from", "to"], &["from", "to"]),
     (
         "search",
-        &["query", "regex", "caseSensitive", "wholeWord", "glob", "maxResults", "encoding"],
+        &[
+            "query",
+            "regex",
+            "caseSensitive",
+            "wholeWord",
+            "glob",
+            "maxResults",
+            "encoding",
+        ],
         &["query"],
     ),
     (
         "anchor_create",
-        &["path", "version", "position", "offset", "endPosition", "endOffset", "bias", "encoding"],
+        &[
+            "path",
+            "version",
+            "position",
+            "offset",
+            "endPosition",
+            "endOffset",
+            "bias",
+            "encoding",
+        ],
         &["path", "version"],
     ),
     ("anchor_resolve", &["id", "encoding"], &["id"]),
@@ -350,7 +375,11 @@ const SCHEMAS: &[(&str, &[&str], &[&str])] = &[
         &["branch", "path", "version", "encoding", "edits"],
         &["branch", "path", "version", "edits"],
     ),
-    ("branch_create", &["branch", "path", "text"], &["branch", "path"]),
+    (
+        "branch_create",
+        &["branch", "path", "text"],
+        &["branch", "path"],
+    ),
     ("branch_delete", &["branch", "path"], &["branch", "path"]),
     ("branch_diff", &["branch"], &["branch"]),
     ("branch_merge", &["branch", "encoding"], &["branch"]),
@@ -386,8 +415,16 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
     for (name, props, required) in SCHEMAS {
         let t = tools.iter().find(|t| t.name == *name).unwrap();
         let want = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
-        assert_eq!(names(t.input_schema.get("properties")), want(props), "{name}");
-        assert_eq!(names(t.input_schema.get("required")), want(required), "{name}");
+        assert_eq!(
+            names(t.input_schema.get("properties")),
+            want(props),
+            "{name}"
+        );
+        assert_eq!(
+            names(t.input_schema.get("required")),
+            want(required),
+            "{name}"
+        );
     }
 
     // fs_snapshot: every text file (not blob.bin) at one workspace version (a number).
@@ -411,7 +448,12 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
     .await);
     let w1 = created["workspaceVersion"].as_u64().unwrap();
     assert!(w1 > v0, "{created}");
-    let renamed = ok(call(&c, "fs_rename", json!({"from": "notes.md", "to": "docs/notes.md"})).await);
+    let renamed = ok(call(
+        &c,
+        "fs_rename",
+        json!({"from": "notes.md", "to": "docs/notes.md"}),
+    )
+    .await);
     assert_eq!(renamed["path"], "docs/notes.md");
     assert!(renamed["workspaceVersion"].as_u64().unwrap() > w1);
     assert!(d.root.join("docs/notes.md").is_file() && !d.root.join("notes.md").exists());
@@ -441,7 +483,10 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
     let by_path = |p: &str| files.iter().find(|f| f["path"] == p).unwrap().clone();
     assert_eq!(files.len(), 3, "{since}");
     let notes = by_path("docs/notes.md");
-    assert_eq!((notes["status"].as_str(), notes["oldPath"].as_str()), (Some("renamed"), Some("notes.md")));
+    assert_eq!(
+        (notes["status"].as_str(), notes["oldPath"].as_str()),
+        (Some("renamed"), Some("notes.md"))
+    );
     let util_ch = by_path("src/util.rs");
     assert_eq!(util_ch["status"], "created");
     assert_eq!(apply_edits("", &util_ch["edits"]), "pub fn u() {}\n");
@@ -456,7 +501,12 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
             .contains("\n-    let x = 1;\n+    let x = 42;\n"),
         "{main_ch}"
     );
-    let only_src = ok(call(&c, "changes_since", json!({"version": v0, "glob": "src/*.rs"})).await);
+    let only_src = ok(call(
+        &c,
+        "changes_since",
+        json!({"version": v0, "glob": "src/*.rs"}),
+    )
+    .await);
     let src_paths: Vec<&str> = only_src["files"]
         .as_array()
         .unwrap()
@@ -465,11 +515,22 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
         .collect();
     assert_eq!(src_paths, ["src/main.rs", "src/util.rs"]);
     // The past, by workspace version number and by path.
-    let old = ok(call(&c, "fs_snapshot", json!({"version": v0, "paths": ["notes.md"]})).await);
-    assert_eq!(old["files"], json!([{"path": "notes.md", "version": {}, "text": "# notes\n"}]));
+    let old = ok(call(
+        &c,
+        "fs_snapshot",
+        json!({"version": v0, "paths": ["notes.md"]}),
+    )
+    .await);
+    assert_eq!(
+        old["files"],
+        json!([{"path": "notes.md", "version": {}, "text": "# notes\n"}])
+    );
     // Arguments the method does not take, or of the wrong type, are refused.
     for (tool, args) in [
-        ("changes_since", json!({"version": v0, "path": "src/main.rs"})),
+        (
+            "changes_since",
+            json!({"version": v0, "path": "src/main.rs"}),
+        ),
         ("changes_since", json!({"version": {}})),
         ("changes_since", json!({})),
         ("fs_snapshot", json!({"version": {}})),
@@ -477,7 +538,9 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
         ("search", json!({"query": "x", "encoding": "latin-1"})),
     ] {
         let r = c
-            .call_tool(CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone()))
+            .call_tool(
+                CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone()),
+            )
             .await;
         assert!(r.is_err_or_tool_error(), "{tool} {args}: {r:?}");
     }
@@ -529,15 +592,29 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
     )
     .await);
     let r_at = ok(call(&c, "anchor_resolve", json!({"id": range["id"]})).await);
-    assert_eq!((r_at["offset"].as_u64(), r_at["endOffset"].as_u64()), (Some(7), Some(13)));
-    assert_eq!(ok(call(&c, "anchor_delete", json!({"id": id})).await)["deleted"], true);
-    assert_eq!(err_code(&call(&c, "anchor_resolve", json!({"id": id})).await), -32050);
+    assert_eq!(
+        (r_at["offset"].as_u64(), r_at["endOffset"].as_u64()),
+        (Some(7), Some(13))
+    );
+    assert_eq!(
+        ok(call(&c, "anchor_delete", json!({"id": id})).await)["deleted"],
+        true
+    );
+    assert_eq!(
+        err_code(&call(&c, "anchor_resolve", json!({"id": id})).await),
+        -32050
+    );
 
     // A branch: fork, edit and create on it (invisible live), diff, merge (visible live).
     let live = format!("// hi\n{main42}");
     let fork = ok(call(&c, "branch_fork", json!({"name": "add y"})).await);
     let b = fork["branch"].as_str().unwrap().to_string();
-    let br = ok(call(&c, "branch_read", json!({"branch": b, "path": "src/main.rs"})).await);
+    let br = ok(call(
+        &c,
+        "branch_read",
+        json!({"branch": b, "path": "src/main.rs"}),
+    )
+    .await);
     assert_eq!(br["text"], live);
     let bed = ok(call(
         &c,
@@ -562,8 +639,14 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
     )
     .await);
     assert_eq!(line2["text"], "    let y = 2;\n");
-    assert_eq!(ok(call(&c, "fs_read", json!({"path": "src/main.rs"})).await)["text"], live);
-    assert_eq!(err_code(&call(&c, "fs_read", json!({"path": "src/extra.rs"})).await), -32012);
+    assert_eq!(
+        ok(call(&c, "fs_read", json!({"path": "src/main.rs"})).await)["text"],
+        live
+    );
+    assert_eq!(
+        err_code(&call(&c, "fs_read", json!({"path": "src/extra.rs"})).await),
+        -32012
+    );
     let listed = ok(call(&c, "branch_list", json!({})).await);
     assert_eq!(listed["branches"][0]["modified"], json!(["src/main.rs"]));
     assert_eq!(listed["branches"][0]["created"], json!(["src/extra.rs"]));
@@ -582,14 +665,23 @@ async fn mcp_snapshot_tree_search_anchors_and_branches() {
     );
     let merged = ok(call(&c, "branch_merge", json!({"branch": b})).await);
     assert_eq!(merged["merged"], true);
-    assert_eq!(ok(call(&c, "fs_read", json!({"path": "src/main.rs"})).await)["text"], branched);
+    assert_eq!(
+        ok(call(&c, "fs_read", json!({"path": "src/main.rs"})).await)["text"],
+        branched
+    );
     assert_eq!(
         ok(call(&c, "fs_read", json!({"path": "src/extra.rs"})).await)["text"],
         "// extra\n"
     );
     assert_eq!(agent_api_text(&d, "src/main.rs").await, branched);
-    assert_eq!(ok(call(&c, "branch_list", json!({})).await)["branches"], json!([]));
-    assert_eq!(err_code(&call(&c, "branch_diff", json!({"branch": b})).await), -32040);
+    assert_eq!(
+        ok(call(&c, "branch_list", json!({})).await)["branches"],
+        json!([])
+    );
+    assert_eq!(
+        err_code(&call(&c, "branch_diff", json!({"branch": b})).await),
+        -32040
+    );
 
     c.cancel().await.unwrap();
 }
