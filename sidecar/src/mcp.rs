@@ -2,8 +2,9 @@
 //! `rmcp`) for stock MCP clients. It is an agent-API client of the workspace's daemon: it reads
 //! `ROOT/.dist-space/daemon.json` for the endpoint and bearer token, starting the daemon
 //! detached when none is running (as `dist-space lsp` does), and connects over the jsonrpsee
-//! WebSocket. Every MCP tool forwards to one agent-API method (a thin layer: the daemon
-//! validates, and its JSON-RPC errors come back as MCP tool errors with their message); files
+//! WebSocket. Every MCP tool forwards to one agent-API method (a thin layer: each tool's input
+//! schema is exactly the method's params, the daemon validates the values, and its JSON-RPC
+//! errors come back as MCP tool errors with their message); files
 //! are MCP resources (`dist-space:///<path>`) whose `notifications/resources/updated` are driven
 //! by the daemon's `changes` subscription.
 //!
