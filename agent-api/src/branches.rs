@@ -29,12 +29,12 @@ use std::ops::Range;
 use engine::{Document, Frontier, RemoteVersion, Rope, XfOp};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vfs::pos::{self, LspPosition, PositionEncoding};
+use vfs::pos::PositionEncoding;
 use vfs::{FileId, SnapContent, SnapText, VfsError, Workspace, WorkspaceSnapshot, WsVersion};
 
 use crate::edits::{self, encoding_of};
 use crate::error::*;
-use crate::ops::EditSpec;
+use crate::ops::{line_slice, EditSpec};
 
 /// Most branches open at once (each holds a snapshot and its private documents).
 pub const MAX_BRANCHES: usize = 256;
@@ -283,46 +283,6 @@ pub(crate) fn inserted_ranges(ops: &[XfOp]) -> Vec<Range<usize>> {
         }
     }
     joined
-}
-
-/// The text of `text` between lines `start_line..end_line` (clamped), as `fs.read` does.
-fn line_slice(
-    text: &Rope,
-    start_line: Option<u64>,
-    end_line: Option<u64>,
-    out: &mut Value,
-) -> Result<(), ApiError> {
-    let total = pos::line_count(text) as u64;
-    out["totalLines"] = json!(total);
-    if start_line.is_none() && end_line.is_none() {
-        out["text"] = json!(text.to_string());
-        return Ok(());
-    }
-    let start = start_line.unwrap_or(0).min(total);
-    let end = end_line.unwrap_or(total).min(total);
-    if end < start {
-        return Err(ApiError::new(
-            BAD_POSITION,
-            format!("endLine {end} is before startLine {start}"),
-        ));
-    }
-    let char_of = |line: u64| -> usize {
-        if line >= total {
-            text.len_chars()
-        } else {
-            pos::position_to_char(
-                text,
-                LspPosition::new(line as u32, 0),
-                PositionEncoding::Utf32,
-            )
-            .unwrap_or(text.len_chars())
-        }
-    };
-    let (a, b) = (char_of(start), char_of(end));
-    out["text"] = json!(text.slice(a..b).to_string());
-    out["startLine"] = json!(start);
-    out["endLine"] = json!(end);
-    Ok(())
 }
 
 fn unknown_branch(id: &str) -> ApiError {

@@ -1,6 +1,6 @@
 //! An agent's edit list (`{range | offsets, text}`, simultaneous, LSP style) turned into engine
 //! edits against the text it refers to, and the reply's "where each edit landed". Used by
-//! `branch.edit` (and meant for `fs.edit`, whose inline copy of this can call it).
+//! `fs.edit` and `branch.edit`.
 
 use std::ops::Range;
 
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use vfs::pos::{self, LspPosition, LspRange, PositionEncoding};
 
 use crate::error::*;
+pub(crate) use crate::ops::{encoding_of, pos_json};
 use crate::ops::{EditSpec, Position};
 
 /// An edit request checked against its base text.
@@ -27,19 +28,6 @@ impl Prepared {
         self.seq
             .iter()
             .all(|e| e.range.is_empty() && e.text.is_empty())
-    }
-}
-
-/// The `encoding` param (`utf-16` when absent, as in LSP).
-pub(crate) fn encoding_of(name: Option<&str>) -> Result<PositionEncoding, ApiError> {
-    match name {
-        None => Ok(PositionEncoding::Utf16),
-        Some(n) => PositionEncoding::from_lsp_name(n).ok_or_else(|| {
-            ApiError::new(
-                INVALID_PARAMS,
-                format!("unknown encoding `{n}` (use utf-8, utf-16 or utf-32)"),
-            )
-        }),
     }
 }
 
@@ -102,11 +90,6 @@ pub(crate) fn prepare(
         seq,
         order,
     })
-}
-
-/// `{"line", "character"}`.
-pub(crate) fn pos_json(p: LspPosition) -> Value {
-    json!({"line": p.line, "character": p.character})
 }
 
 /// `{"offsets": {start, end}, "range": {start, end} | null}` for a char range of `text`.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot};
 use vfs::diff::TextEdit;
-use vfs::pos::{self, LspPosition, LspRange, PositionEncoding};
+use vfs::pos::{self, LspPosition, PositionEncoding};
 use vfs::{FileId, SnapContent, VfsError, Workspace};
 
 use crate::error::*;
@@ -369,71 +369,22 @@ impl AgentState {
             doc.checkout(&base)
                 .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?
         };
-        // Positions -> chars, against the text the agent read.
-        let mut edits = Vec::with_capacity(p.edits.len());
-        for (i, e) in p.edits.iter().enumerate() {
-            let range = match (&e.range, &e.offsets) {
-                (Some(r), None) => {
-                    let conv = |q: Position| {
-                        LspPosition::from_signed(q.line, q.character)
-                            .map_err(|err| ApiError::new(BAD_POSITION, format!("edit {i}: {err}")))
-                    };
-                    let lr = LspRange {
-                        start: conv(r.start)?,
-                        end: conv(r.end)?,
-                    };
-                    pos::range_to_chars(&base_text, lr, enc)
-                        .map_err(|err| ApiError::new(BAD_POSITION, format!("edit {i}: {err}")))?
-                }
-                (None, Some(o)) => {
-                    let len = base_text.len_chars() as i64;
-                    if o.start < 0 || o.end < o.start || o.end > len {
-                        return Err(ApiError::new(
-                            BAD_POSITION,
-                            format!(
-                                "edit {i}: offsets {}..{} are not a range of the document ({len} chars)",
-                                o.start, o.end
-                            ),
-                        ));
-                    }
-                    o.start as usize..o.end as usize
-                }
-                _ => {
-                    return Err(ApiError::new(
-                        INVALID_PARAMS,
-                        format!("edit {i}: give exactly one of `range` or `offsets`"),
-                    ))
-                }
-            };
-            edits.push(Edit {
-                range,
-                text: e.text.clone(),
-            });
+        // Positions -> chars against the text the agent read, sequenced (as `branch.edit`).
+        let prep = crate::edits::prepare(&base_text, &p.edits, enc)?;
+        if prep.is_noop() {
+            // Nothing to do: no new event.
+            let tf = ws.text_file(f).expect("checked");
+            let v = tf.doc.remote_version(tf.doc.version());
+            return Ok(json!({"path": rel, "version": v, "edits": []}));
         }
-        // Simultaneous (LSP-style) edits -> sequential ones, remembering each one's index.
-        let seq = Edit::sequence(edits.clone()).map_err(|e| match e {
-            engine::EditError::BadRange => ApiError::new(BAD_POSITION, e.to_string()),
-            _ => ApiError::new(OVERLAPPING_EDITS, e.to_string()),
-        })?;
-        let mut order: Vec<usize> = (0..edits.len()).collect();
-        order.sort_by_key(|&i| (edits[i].range.start, edits[i].range.end));
-        order.reverse();
-        let text_edits: Vec<TextEdit> = seq
+        let text_edits: Vec<TextEdit> = prep
+            .seq
             .iter()
             .map(|e| TextEdit {
                 range: e.range.clone(),
                 text: e.text.clone(),
             })
             .collect();
-        if text_edits
-            .iter()
-            .all(|e| e.range.is_empty() && e.text.is_empty())
-        {
-            // Nothing to do: no new event.
-            let tf = ws.text_file(f).expect("checked");
-            let v = tf.doc.remote_version(tf.doc.version());
-            return Ok(json!({"path": rel, "version": v, "edits": []}));
-        }
         let prev = ws.text_file(f).expect("checked").doc.version().clone();
         let new_v = loop {
             let agent = self.agent_name(conn);
@@ -452,16 +403,8 @@ impl AgentState {
         let doc = &tf.doc;
         let new_text = doc.to_rope();
         let ops = doc.transform(&prev, &new_v).unwrap_or_default();
-        let landed = landed_ranges(doc, &seq, &base, &prev, &ops);
-        let mut out = vec![Value::Null; edits.len()];
-        for (k, r) in landed.into_iter().enumerate() {
-            let i = order[k];
-            let lsp = pos::chars_to_range(&new_text, r.clone(), enc).ok();
-            out[i] = json!({
-                "offsets": {"start": r.start, "end": r.end},
-                "range": lsp.map(|l| json!({"start": pos_json(l.start), "end": pos_json(l.end)})),
-            });
-        }
+        let landed = landed_ranges(doc, &prep.seq, &base, &prev, &ops);
+        let out = crate::edits::landed_json(&prep, &new_text, landed, enc);
         Ok(json!({
             "path": rel,
             "version": doc.remote_version(&new_v),
@@ -629,19 +572,28 @@ fn read(ws: &mut Workspace, p: ReadParams) -> Result<Value, ApiError> {
         }
     };
     let tf = ws.text_file(f).expect("checked");
-    let total = pos::line_count(&text) as u64;
-    let mut out = json!({
-        "path": rel,
-        "version": version,
-        "totalLines": total,
-        "dirty": tf.is_dirty(),
-    });
-    if p.start_line.is_none() && p.end_line.is_none() {
+    let mut out = json!({"path": rel, "version": version, "dirty": tf.is_dirty()});
+    line_slice(&text, p.start_line, p.end_line, &mut out)?;
+    Ok(out)
+}
+
+/// Sets `totalLines` and `text` in `out`: the whole text, or (with `startLine` / `endLine`)
+/// the lines `start_line..end_line`, clamped to the text, with `startLine` / `endLine` set.
+/// `fs.read` and `branch.read`.
+pub(crate) fn line_slice(
+    text: &Rope,
+    start_line: Option<u64>,
+    end_line: Option<u64>,
+    out: &mut Value,
+) -> Result<(), ApiError> {
+    let total = pos::line_count(text) as u64;
+    out["totalLines"] = json!(total);
+    if start_line.is_none() && end_line.is_none() {
         out["text"] = json!(text.to_string());
-        return Ok(out);
+        return Ok(());
     }
-    let start = p.start_line.unwrap_or(0).min(total);
-    let end = p.end_line.unwrap_or(total).min(total);
+    let start = start_line.unwrap_or(0).min(total);
+    let end = end_line.unwrap_or(total).min(total);
     if end < start {
         return Err(ApiError::new(
             BAD_POSITION,
@@ -653,7 +605,7 @@ fn read(ws: &mut Workspace, p: ReadParams) -> Result<Value, ApiError> {
             text.len_chars()
         } else {
             pos::position_to_char(
-                &text,
+                text,
                 LspPosition::new(line as u32, 0),
                 PositionEncoding::Utf32,
             )
@@ -664,7 +616,7 @@ fn read(ws: &mut Workspace, p: ReadParams) -> Result<Value, ApiError> {
     out["text"] = json!(text.slice(a..b).to_string());
     out["startLine"] = json!(start);
     out["endLine"] = json!(end);
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! `rmcp`) for stock MCP clients. It is an agent-API client of the workspace's daemon: it reads
 //! `ROOT/.dist-space/daemon.json` for the endpoint and bearer token, starting the daemon
 //! detached when none is running (as `dist-space lsp` does), and connects over the jsonrpsee
-//! WebSocket. Every MCP tool forwards to one agent-API method (a thin layer: the daemon
-//! validates, and its JSON-RPC errors come back as MCP tool errors with their message); files
+//! WebSocket. Every MCP tool forwards to one agent-API method (a thin layer: each tool's input
+//! schema is exactly the method's params, the daemon validates the values, and its JSON-RPC
+//! errors come back as MCP tool errors with their message); files
 //! are MCP resources (`dist-space:///<path>`) whose `notifications/resources/updated` are driven
 //! by the daemon's `changes` subscription.
 //!
@@ -331,17 +332,35 @@ pub fn uri_to_path(uri: &str) -> Result<String, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tool inputs. Field names are the agent API's (camelCase, by name); `None` is left out.
+// Tool inputs: one struct per agent-API method, with exactly the method's params (camelCase,
+// by name; `None` is left out). The daemon's param structs refuse unknown fields, and so do
+// these: a misspelt argument is an MCP invalid-params error naming it, before any call.
 
 /// A document version as the agent API returns it: `{agent name: highest event number}`
 /// (`{}` for a file nobody has edited since the daemon loaded it).
 type Version = BTreeMap<String, u64>;
 
-/// Parameters the tool does not know are passed to the agent API unchanged.
-type Extra = Map<String, Value>;
+/// How `character` counts in line/character positions.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+pub enum Encoding {
+    #[serde(rename = "utf-16")]
+    Utf16,
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "utf-32")]
+    Utf32,
+}
+
+/// Which side of text inserted exactly at an anchor the anchor stays on.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Bias {
+    Right,
+    Left,
+}
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobParams {
     /// Only paths matching this glob (`*` stays within a folder, `**` crosses folders:
     /// `**/*.rs`, `src/*.rs`). Omit for all files.
@@ -350,7 +369,7 @@ pub struct GlobParams {
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReadParams {
     /// Path relative to the workspace root, e.g. `src/main.rs`.
     pub path: String,
@@ -360,13 +379,14 @@ pub struct ReadParams {
     /// Line to stop before (exclusive). Omit for the end of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_line: Option<u64>,
-    /// Read the file as it was at this earlier version (one returned by a previous call)
-    /// instead of now.
+    /// Read the file as it was at this earlier document version (an object returned by a
+    /// previous call, e.g. `{}`) instead of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Version>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Position {
     /// 0-based line.
     pub line: u64,
@@ -375,12 +395,14 @@ pub struct Position {
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Range {
     pub start: Position,
     pub end: Position,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Offsets {
     /// Start, in Unicode scalar values (chars) from the start of the file.
     pub start: u64,
@@ -389,6 +411,7 @@ pub struct Offsets {
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TextEdit {
     /// The line/character range to replace (give exactly one of `range` and `offsets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -401,171 +424,237 @@ pub struct TextEdit {
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EditParams {
     /// Path relative to the workspace root.
     pub path: String,
-    /// The version you read (from `fs_read`): all positions refer to the text at that
-    /// version, even if others edited since.
+    /// The document version you read (from `fs_read`): all positions refer to the text at
+    /// that version, even if others edited since.
     pub version: Version,
-    /// How `character` counts in `range`s: `utf-16` (default), `utf-8` or `utf-32`.
+    /// How `character` counts in `range`s (default `utf-16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<String>,
+    pub encoding: Option<Encoding>,
     /// Simultaneous, non-overlapping edits, all against the text at `version`.
     pub edits: Vec<TextEdit>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SnapshotParams {
-    /// Only paths matching this glob; omit for the whole workspace.
+    /// Exactly these files (paths relative to the root; each must be a text file). Omit for
+    /// every text file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    /// Only files whose path matches this glob (`**/*.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glob: Option<String>,
-    /// Other agent-API parameters of `fs.snapshot`, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
+    /// The workspace version (a number, as returned by `workspace_info`, `fs_list`,
+    /// `fs_snapshot`, `search` or a tree operation) to read at. Omit for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChangesSinceParams {
-    /// The version to start from (as returned by an earlier call).
+    /// The workspace version (a number, as returned by `workspace_info`, `fs_list`,
+    /// `fs_snapshot`, `search` or a tree operation) to compare the workspace now with.
+    pub version: u64,
+    /// Only files whose path now or then matches this glob (`src/**`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<Value>,
-    /// Only this file (path relative to the root).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Other agent-API parameters of `changes.since`, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
+    pub glob: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PathParams {
-    /// Path relative to the workspace root.
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteParams {
+    /// Path of the file or folder relative to the workspace root.
     pub path: String,
-    /// Other agent-API parameters, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateParams {
-    /// Path of the new file relative to the workspace root.
+    /// Path of the new file relative to the workspace root (missing folders are made).
     pub path: String,
-    /// Its initial text (empty if omitted).
+    /// Its text (empty if omitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// Other agent-API parameters of `fs.create`, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RenameParams {
-    /// Current path relative to the workspace root.
+    /// Current path of the file or folder, relative to the workspace root.
     pub from: String,
-    /// New path relative to the workspace root.
+    /// New path relative to the workspace root (must be free; missing folders are made).
     pub to: String,
-    /// Other agent-API parameters of `fs.rename`, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SearchParams {
-    /// What to look for.
+    /// What to look for (one line: matches never span lines).
     pub query: String,
-    /// Treat `query` as a regular expression (default: literal text).
+    /// Treat `query` as a regular expression, Rust `regex` syntax (default false: literal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<bool>,
-    /// Only files matching this glob.
+    /// Match case exactly (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
+    /// Only matches that start and end at word boundaries (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_word: Option<bool>,
+    /// Only files whose path matches this glob (`**/*.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glob: Option<String>,
-    /// Other agent-API parameters of `search`, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
+    /// At most this many matches (default 1000, at most 100000); `truncated` says if there
+    /// were more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<u64>,
+    /// How `character` counts in the returned ranges (default `utf-16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AnchorCreateParams {
     /// File the anchor is in (relative to the root).
     pub path: String,
-    /// The version the position refers to (from `fs_read`).
+    /// The document version the place refers to, as read (from `fs_read`; it may be old).
+    pub version: Version,
+    /// The place as line/character in `encoding` (give exactly one of `position` and `offset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// The place in chars from the start of the file (give exactly one of `position` and
+    /// `offset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// For a range anchor: its end as line/character (or use `endOffset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_position: Option<Position>,
+    /// For a range anchor: its end in chars (or use `endPosition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_offset: Option<u64>,
+    /// Position anchors only: `right` (default: text inserted exactly there goes before the
+    /// anchor) or `left`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<Bias>,
+    /// How `character` counts in `position` / `endPosition` (default `utf-16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnchorResolveParams {
+    /// The anchor id (a number) returned by `anchor_create`.
+    pub id: u64,
+    /// How `character` counts in the returned positions (default `utf-16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnchorDeleteParams {
+    /// The anchor id (a number) returned by `anchor_create`.
+    pub id: u64,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresenceParams {
+    /// How `character` counts in the returned selections (default `utf-16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForkParams {
+    /// A label for people (`branch_list` shows it); the branch id is chosen by the daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchParams {
+    /// The branch id (a string such as `b1`, from `branch_fork` or `branch_list`).
+    pub branch: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchMergeParams {
+    /// The branch id (a string such as `b1`, from `branch_fork` or `branch_list`).
+    pub branch: String,
+    /// How `character` counts in the reply's `inserted` ranges (default `utf-16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchPathParams {
+    /// The branch id (a string such as `b1`).
+    pub branch: String,
+    /// Path relative to the workspace root.
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchReadParams {
+    /// The branch id (a string such as `b1`).
+    pub branch: String,
+    /// Path relative to the workspace root.
+    pub path: String,
+    /// First line to return (0-based). Omit for the start of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_line: Option<u64>,
+    /// Line to stop before (exclusive). Omit for the end of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<u64>,
+    /// Read the file at this earlier version of it on this branch (an object returned by an
+    /// earlier branch call) instead of now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Version>,
-    /// Other agent-API parameters of `anchor.create` (the position or range), passed through
-    /// unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct IdParams {
-    /// The id returned when it was created.
-    pub id: String,
-    /// Other agent-API parameters, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AnyParams {
-    /// Parameters of the agent-API method, by name, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BranchParams {
-    /// The branch id (from `branch_fork` or `branch_list`).
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchCreateParams {
+    /// The branch id (a string such as `b1`).
     pub branch: String,
-    /// Other agent-API parameters, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BranchPathParams {
-    /// The branch id.
-    pub branch: String,
-    /// Path relative to the workspace root.
+    /// Path of the new file relative to the workspace root.
     pub path: String,
-    /// Other agent-API parameters, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BranchEditParams {
-    /// The branch id.
-    pub branch: String,
-    /// Path relative to the workspace root.
-    pub path: String,
-    /// The version of the file on the branch you read (from `branch_read`).
-    pub version: Version,
-    /// How `character` counts in `range`s: `utf-16` (default), `utf-8` or `utf-32`.
+    /// Its text (empty if omitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<String>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BranchEditParams {
+    /// The branch id (a string such as `b1`).
+    pub branch: String,
+    /// Path relative to the workspace root.
+    pub path: String,
+    /// The version of the file on the branch you read (from `branch_read` or an earlier
+    /// `branch_edit`); a version from `fs_read` is refused once the live file has changed.
+    pub version: Version,
+    /// How `character` counts in `range`s (default `utf-16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
     /// Simultaneous, non-overlapping edits against the text at `version`.
     pub edits: Vec<TextEdit>,
-    /// Other agent-API parameters, passed through unchanged.
-    #[serde(flatten)]
-    pub extra: Extra,
 }
 
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WaitParams {
     /// Only changes to paths matching this glob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -645,8 +734,9 @@ impl DistSpaceMcp {
     }
 
     #[tool(
-        description = "Workspace overview: root folder, workspace version, number of files, and \
-who is connected (editors and the file each one is in).",
+        description = "Workspace overview: root folder, the workspace `version` (a number \
+naming the state of every file, for `fs_snapshot` and `changes_since`), number of files, and \
+who is connected (editors and agents, with the file each one is in).",
         annotations(read_only_hint = true)
     )]
     async fn workspace_info(&self) -> Result<CallToolResult, McpError> {
@@ -654,8 +744,9 @@ who is connected (editors and the file each one is in).",
     }
 
     #[tool(
-        description = "List the workspace's files (optionally only those matching a glob): path, \
-size, language id, version, whether it has unsaved changes (`dirty`) and is open in an editor.",
+        description = "List the workspace's files (optionally only those matching a glob): \
+path, whether it is text, size, language id, document version, whether it has unsaved changes \
+(`dirty`) and is open in an editor; plus the workspace `version` (a number).",
         annotations(read_only_hint = true)
     )]
     async fn fs_list(
@@ -667,8 +758,9 @@ size, language id, version, whether it has unsaved changes (`dirty`) and is open
 
     #[tool(
         description = "Read a file's live text (what editors show, including unsaved edits), \
-optionally a line range or an earlier version. Returns the text and its `version`: pass that \
-version to `fs_edit`.",
+optionally a line range (`startLine`, `endLine` exclusive) or an earlier document version. \
+Returns the text, `totalLines`, `dirty` and its document `version` (an object such as `{}`): \
+pass that version to `fs_edit`.",
         annotations(read_only_hint = true)
     )]
     async fn fs_read(
@@ -712,8 +804,11 @@ result gives the new version and where each edit's text landed. A bad request ch
     }
 
     #[tool(
-        description = "Snapshot of many files (or the whole workspace) at one consistent \
-version: each file's text and version.",
+        description = "Read many files (or every text file) at ONE consistent workspace \
+version: each file's path, text and document version. Narrow with `paths` (exactly these \
+files) and/or `glob`; pass `version` (a workspace version number from an earlier call) to read \
+the workspace as it was then. Returns `version` (the workspace version read) and `files`. At \
+most 48 MiB of text per call.",
         annotations(read_only_hint = true)
     )]
     async fn fs_snapshot(
@@ -724,8 +819,11 @@ version: each file's text and version.",
     }
 
     #[tool(
-        description = "What changed since a version: per file, as positional edits and as a \
-unified diff.",
+        description = "What changed since a workspace version (a number from \
+`workspace_info`, `fs_list`, `fs_snapshot`, `search` or a tree operation): for each text file \
+that differs, its `status` (modified, created, deleted, renamed with `oldPath`), `from`/`to` \
+document versions, `edits` (char offsets, applied in sequence, turning the old text into the \
+new) and a unified `diff`. Returns `from`, `to` (workspace versions) and `files`.",
         annotations(read_only_hint = true)
     )]
     async fn changes_since(
@@ -755,25 +853,31 @@ timeout (each: path, from/to versions, edits in chars applied in sequence), or n
     }
 
     #[tool(
-        description = "Who is where: the participants (editors, agents), the file each is in \
-and their cursors/selections. Waits up to 2 s for the daemon's presence notices.",
+        description = "Who is where: returns `notices`, one per participant (editors and \
+agents): `id`, `kind`, `name`, the file (`path`) and document `version` they are at, and \
+their `selections` (`anchor`/`head` line/character in `encoding`; an agent's are where its \
+last edits landed). Collects the daemon's presence notices for 2 s.",
         annotations(read_only_hint = true)
     )]
     async fn presence(
         &self,
-        Parameters(p): Parameters<AnyParams>,
+        Parameters(p): Parameters<PresenceParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self
             .collect_notices(
                 "presence.subscribe",
                 "presence.unsubscribe",
-                p.extra,
+                to_params(&p),
                 Duration::from_secs(2),
             )
             .await)
     }
 
-    #[tool(description = "Create a new file with the given text.")]
+    #[tool(
+        description = "Create a new text file (and any missing folders) with the given text \
+(default empty); it is saved to disk shortly after. Refused if the path exists. Returns the \
+file's document `version` and the new `workspaceVersion`."
+    )]
     async fn fs_create(
         &self,
         Parameters(p): Parameters<CreateParams>,
@@ -782,17 +886,22 @@ and their cursors/selections. Waits up to 2 s for the daemon's presence notices.
     }
 
     #[tool(
-        description = "Delete a file from the workspace.",
+        description = "Delete a file or a whole folder from the workspace, on disk at once \
+(including any unsaved edits it has). Returns its `kind` and the new `workspaceVersion`.",
         annotations(destructive_hint = true)
     )]
     async fn fs_delete(
         &self,
-        Parameters(p): Parameters<PathParams>,
+        Parameters(p): Parameters<DeleteParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("fs.delete", &p).await)
     }
 
-    #[tool(description = "Rename (move) a file within the workspace.")]
+    #[tool(
+        description = "Rename (move) a file or folder from `from` to `to` within the \
+workspace, on disk at once (missing folders are made; `to` must be free). The file keeps its \
+identity: versions and anchors stay valid. Returns the new `workspaceVersion`."
+    )]
     async fn fs_rename(
         &self,
         Parameters(p): Parameters<RenameParams>,
@@ -801,9 +910,11 @@ and their cursors/selections. Waits up to 2 s for the daemon's presence notices.
     }
 
     #[tool(
-        description = "Search the live workspace text (including unsaved edits), like ripgrep: \
-literal text or a regular expression, optionally only in files matching a glob. Returns the \
-matches with path, line and position.",
+        description = "Search the live workspace text (including unsaved edits) line by line, \
+like ripgrep: `query` is literal text unless `regex` is true (Rust regex syntax); options \
+`caseSensitive` (default true), `wholeWord`, `glob`, `maxResults` (default 1000). Each result: \
+`path`, `line`, `range` (line/character in `encoding`), `lineText` and the file's `version`; \
+`truncated` says there were more.",
         annotations(read_only_hint = true)
     )]
     async fn search(
@@ -814,8 +925,10 @@ matches with path, line and position.",
     }
 
     #[tool(
-        description = "Create an anchor: a position (or range) in a file that follows the \
-text as people edit. Returns its id; resolve it later with `anchor_resolve`."
+        description = "Create an anchor: a place (or, with `endPosition`/`endOffset`, a range) \
+in a file that follows every edit made after it, renames included. Give the document \
+`version` you read and exactly one of `position` (line/character) or `offset` (chars). Returns \
+its numeric `id`; find where it is now with `anchor_resolve`."
     )]
     async fn anchor_create(
         &self,
@@ -825,61 +938,67 @@ text as people edit. Returns its id; resolve it later with `anchor_resolve`."
     }
 
     #[tool(
-        description = "Where an anchor is now (after everything edited since it was created).",
+        description = "Where an anchor is now (after everything edited since it was created): \
+its current `path`, `version`, `offset`/`position` (and `endOffset`/`endPosition` for a \
+range). Error -32051 if its file was deleted.",
         annotations(read_only_hint = true)
     )]
     async fn anchor_resolve(
         &self,
-        Parameters(p): Parameters<IdParams>,
+        Parameters(p): Parameters<AnchorResolveParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("anchor.resolve", &p).await)
     }
 
-    #[tool(description = "Delete an anchor.")]
+    #[tool(description = "Delete an anchor by its numeric id.")]
     async fn anchor_delete(
         &self,
-        Parameters(p): Parameters<IdParams>,
+        Parameters(p): Parameters<AnchorDeleteParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("anchor.delete", &p).await)
     }
 
     #[tool(
-        description = "Fork a private branch of the workspace at the current version. Edits \
-on the branch are invisible to humans until merged: use it to prepare a multi-file change, \
-then `branch_diff` and `branch_merge` (or `branch_discard`). Returns the branch id."
+        description = "Fork a private branch of the whole workspace at the current version. \
+Edits on the branch are invisible to humans, `fs_read` and the disk until merged: use it to \
+prepare a multi-file change (`branch_read`, `branch_edit`, `branch_create`, `branch_delete`), \
+then `branch_diff` and `branch_merge` (or `branch_discard`). Returns the `branch` id (a string \
+such as `b1`) and the workspace `version` forked."
     )]
     async fn branch_fork(
         &self,
-        Parameters(p): Parameters<AnyParams>,
+        Parameters(p): Parameters<ForkParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.fork", &p).await)
     }
 
     #[tool(
-        description = "List your open branches.",
+        description = "List the open branches (of every agent): id, name, forked workspace \
+version, and the files each has modified, created and deleted.",
         annotations(read_only_hint = true)
     )]
-    async fn branch_list(
-        &self,
-        Parameters(p): Parameters<AnyParams>,
-    ) -> Result<CallToolResult, McpError> {
-        Ok(self.forward("branch.list", &p).await)
+    async fn branch_list(&self) -> Result<CallToolResult, McpError> {
+        Ok(self.forward("branch.list", &Map::new()).await)
     }
 
     #[tool(
-        description = "Read a file as it is on a branch: its text and branch version.",
+        description = "Read a file as it is on a branch (its text at the fork plus the \
+branch's edits), optionally a line range or an earlier branch version. Returns the text, \
+`totalLines` and the branch `version`: pass it to `branch_edit`.",
         annotations(read_only_hint = true)
     )]
     async fn branch_read(
         &self,
-        Parameters(p): Parameters<BranchPathParams>,
+        Parameters(p): Parameters<BranchReadParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.read", &p).await)
     }
 
     #[tool(
-        description = "Edit a file on a branch (like `fs_edit`, against the branch version \
-you read with `branch_read`). Humans do not see it until the branch is merged."
+        description = "Edit a file on a branch, exactly like `fs_edit` (simultaneous, \
+non-overlapping `range`/`offsets` edits, atomic) but against the branch version you read with \
+`branch_read`. Humans do not see it until the branch is merged. Returns the new branch \
+`version` and where each edit landed."
     )]
     async fn branch_edit(
         &self,
@@ -888,15 +1007,21 @@ you read with `branch_read`). Humans do not see it until the branch is merged."
         Ok(self.forward("branch.edit", &p).await)
     }
 
-    #[tool(description = "Create a file on a branch.")]
+    #[tool(
+        description = "Create a new file (text default empty) on a branch; it appears in the \
+workspace when the branch is merged. Refused if the path exists on the branch."
+    )]
     async fn branch_create(
         &self,
-        Parameters(p): Parameters<BranchPathParams>,
+        Parameters(p): Parameters<BranchCreateParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.create", &p).await)
     }
 
-    #[tool(description = "Delete a file on a branch.")]
+    #[tool(
+        description = "Delete a file on a branch; it is deleted from the workspace when the \
+branch is merged."
+    )]
     async fn branch_delete(
         &self,
         Parameters(p): Parameters<BranchPathParams>,
@@ -905,7 +1030,10 @@ you read with `branch_read`). Humans do not see it until the branch is merged."
     }
 
     #[tool(
-        description = "Diff a branch against the live workspace (unified diff per file).",
+        description = "What a branch has that the live workspace has not: for each file the \
+branch changed, its `status` (modified, created, deleted) and a unified `diff` from the live \
+text now (a/) to the branch text (b/). Live changes made since the fork show as `-` lines; \
+the merge keeps them.",
         annotations(read_only_hint = true)
     )]
     async fn branch_diff(
@@ -916,18 +1044,21 @@ you read with `branch_read`). Humans do not see it until the branch is merged."
     }
 
     #[tool(
-        description = "Merge a branch into the live workspace: the engine merges its edits \
-with everything that happened meanwhile (nobody's text is lost); humans see the result at once."
+        description = "Merge a branch into the live workspace and close it: the engine merges \
+its edits with everything that happened meanwhile (nobody's text is lost); humans see the \
+result at once. Per file: the new live `version` and where the branch's text was `inserted`. \
+Error -32044 (nothing merged, branch kept) if a changed file was deleted live or a created \
+file now exists."
     )]
     async fn branch_merge(
         &self,
-        Parameters(p): Parameters<BranchParams>,
+        Parameters(p): Parameters<BranchMergeParams>,
     ) -> Result<CallToolResult, McpError> {
         Ok(self.forward("branch.merge", &p).await)
     }
 
     #[tool(
-        description = "Throw a branch away without merging it.",
+        description = "Throw a branch away without merging it; the workspace is untouched.",
         annotations(destructive_hint = true)
     )]
     async fn branch_discard(

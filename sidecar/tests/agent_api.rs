@@ -2,100 +2,19 @@
 //! WebSocket and HTTP clients with the token from the info file, every method, every error,
 //! and an agent edit made at a version more than 100 edits old while an editor types.
 
+#[path = "common/agent.rs"]
+mod agent;
 mod common;
 
 use std::time::Duration;
 
+use agent::{auth, endpoint, obj, workspace, Agent};
 use common::{wait_for, Daemon, RevAgent};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::HttpClientBuilder;
-use jsonrpsee::ws_client::{HeaderMap, HeaderValue, WsClient, WsClientBuilder};
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use serde_json::{json, Value};
-
-/// A WebSocket agent with its own runtime (the tests are synchronous like the rest).
-struct Agent {
-    rt: tokio::runtime::Runtime,
-    client: WsClient,
-}
-
-fn auth(token: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    h
-}
-
-fn endpoint(d: &Daemon) -> (String, String) {
-    let info = common::read_info(&d.root).expect("info file");
-    (
-        info["agent_endpoint"]
-            .as_str()
-            .expect("endpoint")
-            .to_string(),
-        info["agent_token"].as_str().expect("token").to_string(),
-    )
-}
-
-impl Agent {
-    fn connect(d: &Daemon) -> Agent {
-        let (url, token) = endpoint(d);
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let client = rt
-            .block_on(
-                WsClientBuilder::default()
-                    .set_headers(auth(&token))
-                    .max_request_size(64 * 1024 * 1024)
-                    .build(&url),
-            )
-            .expect("connect with the token");
-        Agent { rt, client }
-    }
-
-    fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let p = match params {
-            Value::Object(m) => m,
-            Value::Null => serde_json::Map::new(),
-            other => panic!("params must be an object: {other}"),
-        };
-        self.rt.block_on(self.client.request::<Value, _>(method, p))
-    }
-
-    fn ok(&self, method: &str, params: Value) -> Value {
-        self.call(method, params)
-            .unwrap_or_else(|e| panic!("{method} failed: {e}"))
-    }
-
-    /// The JSON-RPC error code of a failing call.
-    fn err(&self, method: &str, params: Value) -> (i32, String) {
-        match self.call(method, params) {
-            Err(ClientError::Call(e)) => (e.code(), e.message().to_string()),
-            other => panic!("{method}: expected a JSON-RPC error, got {other:?}"),
-        }
-    }
-}
-
-fn obj(v: Value) -> serde_json::Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("not an object: {other}"),
-    }
-}
-
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("src/main.rs"),
-        "fn main() {\n    let x = 1;\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("notes.md"), "# notes\n😀 smile\nend\n").unwrap();
-    std::fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
-    dir
-}
 
 #[test]
 fn info_file_has_endpoint_and_token_and_requests_without_token_are_refused() {

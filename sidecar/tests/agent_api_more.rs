@@ -10,23 +10,10 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use agent::{apply_edits, endpoint, Agent};
+use agent::{apply_edits, endpoint, workspace, Agent};
 use agent_api::error::*;
 use common::{wait_for, Daemon, RevAgent};
 use serde_json::{json, Value};
-
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("src")).unwrap();
-    std::fs::write(
-        dir.path().join("src/main.rs"),
-        "fn main() {\n    let x = 1;\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("notes.md"), "# notes\n😀 smile\nend\n").unwrap();
-    std::fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
-    dir
-}
 
 fn paths(v: &Value) -> Vec<String> {
     v.as_array()

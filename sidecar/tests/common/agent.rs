@@ -111,6 +111,21 @@ impl Agent {
     }
 }
 
+/// The workspace both agent-API test files start from: `src/main.rs`, `notes.md` (with an
+/// emoji) and a binary `blob.bin`.
+pub fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() {\n    let x = 1;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.md"), "# notes\n😀 smile\nend\n").unwrap();
+    std::fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    dir
+}
+
 /// Apply sequential char-offset edits (`[{offsets: {start, end}, text}]`) to `text`.
 pub fn apply_edits(text: &str, edits: &Value) -> String {
     let mut r = ropey::Rope::from_str(text);
