@@ -26,6 +26,8 @@ local config = {
   -- reconnect backoff (ms)
   reconnect_min = 200,
   reconnect_max = 5000,
+  -- a connection not attached after this long is dropped and retried (ms)
+  connect_timeout = 3000,
 }
 
 -- bufnr -> { uri, root, client_id, opened, sent, seen, applying }
@@ -333,6 +335,11 @@ local function running_socket(root)
   if not vim.uv.fs_stat(info.socket) then
     return nil
   end
+  -- A daemon killed with -9 leaves daemon.json and its socket file behind: connecting to
+  -- that socket is refused, and Neovim's socket transport never reports a refused connect.
+  if type(info.pid) ~= 'number' or vim.uv.kill(info.pid, 0) ~= 0 then
+    return nil
+  end
   return info.socket
 end
 
@@ -438,6 +445,21 @@ attach = function(buf)
     end,
   }, { bufnr = buf })
   st.client_id = client_id
+  -- Neovim's socket transport (vim.lsp.rpc.connect) only warns when the connect fails (the
+  -- daemon died between reading daemon.json and connecting): the client would wait forever,
+  -- never exit, and this buffer would never reach the daemon again. Drop a connection that
+  -- did not attach in time; its exit reconnects (through the bridge, which starts a daemon).
+  if direct and client_id then
+    vim.defer_fn(function()
+      local s = bufs[buf]
+      if s and s.client_id == client_id and not s.opened then
+        local client = vim.lsp.get_client_by_id(client_id)
+        if client then
+          client:stop(true)
+        end
+      end
+    end, config.connect_timeout)
+  end
 end
 
 M.attach = attach
