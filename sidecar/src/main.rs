@@ -4,6 +4,7 @@ mod lsp_conn;
 mod mcp;
 mod paths;
 mod proto;
+mod reopen;
 mod serve;
 mod snapshot_cmd;
 mod store;

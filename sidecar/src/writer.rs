@@ -213,6 +213,9 @@ pub struct Writer {
     agents: agent_api::AgentState,
     /// The durable history log (issue 7; `None` in tests that run without one).
     log: Option<crate::store::Durable>,
+    /// Reopen bases (see `open`): each text document's version and text when this run
+    /// started (after recovery), and the last states of editors that disconnected.
+    reopen: crate::reopen::Bases,
 }
 
 fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
@@ -230,6 +233,8 @@ impl Writer {
                 .unwrap_or(0),
             std::process::id() & 0xffff
         );
+        let mut ws = ws;
+        let reopen = crate::reopen::Bases::at_start(&mut ws);
         Writer {
             ws,
             root,
@@ -245,6 +250,7 @@ impl Writer {
             acc: HashMap::new(),
             agents: agent_api::AgentState::new(&run_id, feed),
             log: None,
+            reopen,
         }
     }
 
@@ -413,7 +419,24 @@ impl Writer {
 
     fn closed(&mut self, conn: ConnId) {
         self.agent_presence(conn, true);
+        let pending: Vec<FileId> = self
+            .acc
+            .keys()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, f)| *f)
+            .collect();
+        for f in pending {
+            self.flush_acc(conn, f);
+        }
         if let Some(c) = self.conns.remove(&conn) {
+            for (f, ed) in &c.docs {
+                let mut states = vec![
+                    (ed.confirmed.clone(), ed.confirmed_text.clone()),
+                    (ed.ed_version.clone(), ed.ed_text.clone()),
+                ];
+                states.extend(ed.sent.iter().map(|x| (x.after.clone(), x.text.clone())));
+                self.reopen.left(*f, &c.name, states);
+            }
             info!(conn, name = %c.name, "editor disconnected");
             let notice = PresenceNotice {
                 id: conn,
@@ -554,28 +577,26 @@ impl Writer {
         let disk_base = tf.disk_base().clone();
         let doc_text = self.ws.text(f).unwrap_or_default();
         let agent = self.conns[&conn].agent.clone();
-        // Reconcile: the editor's text is based on the document (same text), on the disk
-        // (it loaded the file), or it holds edits we never saw. Those become its edit, made
-        // at whichever of the two bases explains the text with the smaller diff: the disk for
-        // a file loaded and edited before attaching (edits others made meanwhile are kept),
-        // the document for an editor that reconnects (text it already had is not doubled).
+        // Reconcile (see `crate::reopen`): the editor's text is the document's (nothing to
+        // do), the disk's (it loaded the file), or holds edits we never saw. Those become its
+        // edit, diffed from and applied at the base that explains the text best: its own last
+        // state if it was connected earlier in this run, this run's start (an editor that was
+        // offline while the daemon restarted), the disk (a file edited before attaching), and
+        // only then the document. Applied at an older base, the engine keeps everything others
+        // did since (another editor's reopen a moment earlier included): never replaced.
         let (base, base_text) = if doc_text == text {
             (doc_v, doc_text)
         } else if disk_text == text {
             (disk_base, disk_text)
         } else {
-            let from_doc = diff_edits(&doc_text.to_string(), text);
-            let from_disk = diff_edits(&disk_text.to_string(), text);
-            let cost = |es: &[TextEdit]| -> usize {
-                es.iter()
-                    .map(|e| e.range.len() + e.text.chars().count())
-                    .sum()
+            let name = self.conns[&conn].name.clone();
+            let mut cands = match self.ws.text_file(f) {
+                Some(t) => self.reopen.candidates(f, &name, t.document()),
+                None => Vec::new(),
             };
-            let (base, edits, which) = if cost(&from_disk) < cost(&from_doc) {
-                (disk_base, from_disk, "disk")
-            } else {
-                (doc_v, from_doc, "document")
-            };
+            cands.push((disk_base, disk_text, "disk"));
+            cands.push((doc_v, doc_text, "document"));
+            let (base, edits, which) = crate::reopen::best(cands, text);
             info!(
                 conn,
                 uri,
@@ -583,6 +604,16 @@ impl Writer {
                 base = which,
                 "didOpen text differs: applied as an edit"
             );
+            if edits.is_empty() {
+                // Exactly a state it had: the editor is at that version.
+                let c = self.conns.get_mut(&conn).expect("checked");
+                c.docs.insert(
+                    f,
+                    EditorDoc::new(uri.to_string(), base, Rope::from_str(text)),
+                );
+                self.changed.insert(f);
+                return Ok(());
+            }
             self.ws
                 .edit(f, &agent, Some(&base), &edits)
                 .map_err(|e| e.to_string())?;

@@ -363,3 +363,95 @@ fn connection_limit() {
     c.notify("initialized", json!({}));
     assert_eq!(c.text(&uri), "k");
 }
+
+/// Two editors were offline while the daemon was killed (-9) and restarted; each typed
+/// something meanwhile and reopens with its buffer, one right after the other (with and without
+/// a write-back between them). Each reopen is merged as that editor's own edit: both offline
+/// texts are kept (the second reopen must not replace the first one's text), and both editors
+/// end in sync with the daemon and keep editing at their versions.
+#[test]
+fn reopen_after_restart_keeps_every_editors_offline_text() {
+    for wait_for_write_back in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("o.txt"), "one\ntwo\nthree\n").unwrap();
+        let mut d = Daemon::start(dir.path());
+        let mut a = RevAgent::new(&d, "Nia", "o.txt");
+        a.edit(0..0, "A:");
+        let uri = d.uri("o.txt");
+        wait_for("A's edit on disk", Duration::from_secs(10), || {
+            (std::fs::read_to_string(d.root.join("o.txt")).ok()? == "A:one\ntwo\nthree\n")
+                .then_some(())
+        });
+        drop(a);
+        d.kill9();
+        let root = d.root.clone();
+        let d = Daemon::start(&root);
+        // Vic (a plain LSP client, like VS Code) typed a line after "one" while offline.
+        let v_text = "A:one\nV offline\ntwo\nthree\n";
+        let mut v = d.connect();
+        let r = v.request(
+            "initialize",
+            json!({"processId": null, "rootUri": null,
+                   "capabilities": {"workspace": {"applyEdit": true, "workspaceEdit": {"documentChanges": true}}},
+                   "initializationOptions": {"name": "Vic"}}),
+        );
+        assert_eq!(r["result"]["capabilities"]["positionEncoding"], "utf-16");
+        v.notify("initialized", json!({}));
+        v.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "text", "version": 1, "text": v_text}}),
+        );
+        if wait_for_write_back {
+            wait_for("Vic's text on disk", Duration::from_secs(10), || {
+                std::fs::read_to_string(root.join("o.txt"))
+                    .ok()?
+                    .contains("V offline")
+                    .then_some(())
+            });
+        }
+        // Nia (revision protocol, like the Neovim plugin) typed a last line while offline.
+        let n_text = "A:one\ntwo\nthree\nN offline\n";
+        let mut nc = d.connect();
+        nc.initialize("Nia", true, &["utf-32"]);
+        nc.did_open(&uri, n_text);
+        let mut n = RevAgent {
+            c: nc,
+            uri: uri.clone(),
+            text: ropey::Rope::from_str(n_text),
+            sent: 0,
+            seen: 0,
+            applied: 0,
+            dropped: 0,
+        };
+        let mut v = PlainEditor {
+            c: v,
+            uri: uri.clone(),
+            text: ropey::Rope::from_str(v_text),
+            version: 1,
+            applied: 0,
+            rejected: 0,
+        };
+        let merged = "A:one\nV offline\ntwo\nthree\nN offline\n";
+        assert_eq!(
+            n.c.text(&uri),
+            merged,
+            "wait_for_write_back {wait_for_write_back}"
+        );
+        wait_for("both editors in sync", Duration::from_secs(10), || {
+            n.pump(Duration::from_millis(20));
+            v.pump(Duration::from_millis(20));
+            (n.text == merged && v.text == merged).then_some(())
+        });
+        // Both keep editing at their versions: the bookkeeping matches the daemon's.
+        n.edit(0..0, "N:");
+        let end = v.text.len_chars();
+        v.edit(end..end, "V!\n");
+        let want = "N:A:one\nV offline\ntwo\nthree\nN offline\nV!\n";
+        wait_for("the last edits", Duration::from_secs(10), || {
+            n.pump(Duration::from_millis(20));
+            v.pump(Duration::from_millis(20));
+            (n.text == want && v.text == want).then_some(())
+        });
+        assert_eq!(n.c.text(&uri), want);
+    }
+}

@@ -26,6 +26,8 @@ local config = {
   -- reconnect backoff (ms)
   reconnect_min = 200,
   reconnect_max = 5000,
+  -- a connection not attached after this long is dropped and retried (ms)
+  connect_timeout = 3000,
 }
 
 -- bufnr -> { uri, root, client_id, opened, sent, seen, applying }
@@ -333,6 +335,11 @@ local function running_socket(root)
   if not vim.uv.fs_stat(info.socket) then
     return nil
   end
+  -- A daemon killed with -9 leaves daemon.json and its socket file behind: connecting to
+  -- that socket is refused, and Neovim's socket transport never reports a refused connect.
+  if type(info.pid) ~= 'number' or vim.uv.kill(info.pid, 0) ~= 0 then
+    return nil
+  end
   return info.socket
 end
 
@@ -407,7 +414,8 @@ attach = function(buf)
     })
   end
   local cmd, direct = cmd_for(root)
-  local client_id = vim.lsp.start({
+  local client_id
+  client_id = vim.lsp.start({
     name = 'dist-space',
     cmd = cmd,
     root_dir = root,
@@ -430,6 +438,19 @@ attach = function(buf)
         send_cursor(b)
       end
     end,
+    -- A read error (ECONNRESET: the daemon was killed with our bytes unread) is only reported
+    -- by Neovim, the transport is not closed and on_exit never runs: the client would look
+    -- attached while nothing reaches a daemon. Close it; its exit reconnects.
+    on_error = function(code)
+      if code == vim.lsp.rpc.client_errors.READ_ERROR then
+        vim.schedule(function()
+          local client = client_id and vim.lsp.get_client_by_id(client_id)
+          if client then
+            client:stop(true)
+          end
+        end)
+      end
+    end,
     on_exit = function(...)
       if direct then
         direct_failed[root] = true
@@ -438,6 +459,21 @@ attach = function(buf)
     end,
   }, { bufnr = buf })
   st.client_id = client_id
+  -- Neovim's socket transport (vim.lsp.rpc.connect) only warns when the connect fails (the
+  -- daemon died between reading daemon.json and connecting): the client would wait forever,
+  -- never exit, and this buffer would never reach the daemon again. Drop any connection that
+  -- did not attach in time; its exit reconnects (through the bridge, which starts a daemon).
+  if client_id then
+    vim.defer_fn(function()
+      local s = bufs[buf]
+      if s and s.client_id == client_id and not s.opened then
+        local client = vim.lsp.get_client_by_id(client_id)
+        if client then
+          client:stop(true)
+        end
+      end
+    end, config.connect_timeout)
+  end
 end
 
 M.attach = attach
