@@ -7,34 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn marker_spans(s: &str) -> Vec<std::ops::Range<usize>> {
-    // <Name:123> in chars
-    let cs: Vec<char> = s.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < cs.len() {
-        if cs[i] == '<' {
-            let mut j = i + 1;
-            while j < cs.len() && cs[j].is_ascii_alphanumeric() {
-                j += 1;
-            }
-            if j > i + 1 && j < cs.len() && cs[j] == ':' {
-                let mut k = j + 1;
-                while k < cs.len() && cs[k].is_ascii_digit() {
-                    k += 1;
-                }
-                if k > j + 1 && k < cs.len() && cs[k] == '>' {
-                    out.push(i..k + 1);
-                    i = k + 1;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
 /// The scripted agent: same kinds of edits as the Neovim scripts, in chars.
 fn agent_run(mut ag: RevAgent, seed: u64, n: usize, go: &Path) -> (RevAgent, Vec<String>) {
     wait_for("go", Duration::from_secs(60), || go.exists().then_some(()));

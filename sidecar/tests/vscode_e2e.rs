@@ -146,34 +146,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn marker_spans(s: &str) -> Vec<std::ops::Range<usize>> {
-    // <Name:123> in chars
-    let cs: Vec<char> = s.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < cs.len() {
-        if cs[i] == '<' {
-            let mut j = i + 1;
-            while j < cs.len() && cs[j].is_ascii_alphanumeric() {
-                j += 1;
-            }
-            if j > i + 1 && j < cs.len() && cs[j] == ':' {
-                let mut k = j + 1;
-                while k < cs.len() && cs[k].is_ascii_digit() {
-                    k += 1;
-                }
-                if k > j + 1 && k < cs.len() && cs[k] == '>' {
-                    out.push(i..k + 1);
-                    i = k + 1;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
 /// The agent: `fs.read` then one `fs.edit` at the version it read, over the agent API's
 /// WebSocket, with the same kinds of edits as the editors (char offsets).
 fn agent_run(root: &Path, seed: u64, n: usize, go: &Path) -> Vec<String> {

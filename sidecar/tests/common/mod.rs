@@ -554,3 +554,32 @@ impl PlainEditor {
         }
     }
 }
+
+/// The char ranges of the `<Name:123>` markers the e2e scripts type.
+pub fn marker_spans(s: &str) -> Vec<std::ops::Range<usize>> {
+    // <Name:123> in chars
+    let cs: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cs.len() {
+        if cs[i] == '<' {
+            let mut j = i + 1;
+            while j < cs.len() && cs[j].is_ascii_alphanumeric() {
+                j += 1;
+            }
+            if j > i + 1 && j < cs.len() && cs[j] == ':' {
+                let mut k = j + 1;
+                while k < cs.len() && cs[k].is_ascii_digit() {
+                    k += 1;
+                }
+                if k > j + 1 && k < cs.len() && cs[k] == '>' {
+                    out.push(i..k + 1);
+                    i = k + 1;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
