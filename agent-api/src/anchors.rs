@@ -77,6 +77,13 @@ pub struct Anchors {
 }
 
 impl Anchors {
+    /// Every anchor's version (kept from compaction until the anchor is resolved again).
+    pub(crate) fn retained(&self, out: &mut HashMap<FileId, Vec<Frontier>>) {
+        for a in self.map.values() {
+            out.entry(a.file).or_default().push(a.version.clone());
+        }
+    }
+
     pub fn handle(&mut self, ws: &mut Workspace, r: AnchorRequest) -> Result<Value, ApiError> {
         match r {
             AnchorRequest::Create(p) => self.create(ws, p),
@@ -109,16 +116,14 @@ impl Anchors {
         let (rel, f) = text_file(ws, &p.path)?;
         let doc = &ws.text_file(f).expect("checked").doc;
         let version = doc.frontier_of(&p.version).map_err(|e| {
-            ApiError::new(
-                UNKNOWN_VERSION,
-                format!("`{rel}` has no version {:?}: {e}", p.version),
-            )
+            let what = format!("`{rel}` has no version {:?}: {e}", p.version);
+            ApiError::version(ws, f, &rel, &e, what)
         })?;
         let text = if version == *doc.version() {
             doc.to_rope()
         } else {
             doc.checkout(&version)
-                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?
+                .map_err(|e| ApiError::version(ws, f, &rel, &e, format!("`{rel}`: {e}")))?
         };
         let len = text.len_chars() as i64;
         let to_char = |what: &str,
@@ -184,9 +189,9 @@ impl Anchors {
         let doc = &tf.doc;
         let now = doc.version().clone();
         if a.version != now {
-            let ops = doc
-                .transform(&a.version, &now)
-                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("anchor {}: {e}", p.id)))?;
+            let ops = doc.transform(&a.version, &now).map_err(|e| {
+                ApiError::version(ws, a.file, &path, &e, format!("anchor {}: {e}", p.id))
+            })?;
             a.start = engine::shift_pos(a.start, &ops, a.bias);
             if let Some(e) = a.end.as_mut() {
                 // The start moves after text inserted at it, the end stays before.

@@ -186,6 +186,31 @@ pub struct Branches {
     open: BTreeMap<String, AgentBranch>,
 }
 
+impl Branches {
+    /// The live versions open branches were forked at (compaction keeps them): each changed
+    /// file's fork, and every snapshot file whose live document has history.
+    pub(crate) fn retained(
+        &self,
+        ws: &Workspace,
+        out: &mut std::collections::HashMap<FileId, Vec<Frontier>>,
+    ) {
+        for b in self.open.values() {
+            for bf in b.files.values() {
+                if let Some(f) = bf.live {
+                    out.entry(f).or_default().push(bf.fork.clone());
+                }
+            }
+            for sf in b.snap.files().iter() {
+                if let SnapContent::Text { version, .. } = &sf.content {
+                    if ws.text_file(sf.id).is_some_and(|t| t.doc.is_built()) {
+                        out.entry(sf.id).or_default().push(version.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What a branch request did to the live workspace (only `branch.merge` changes it).
 pub struct BranchOutcome {
     pub result: Result<Value, ApiError>,

@@ -33,6 +33,10 @@ pub const LIMIT: i32 = -32031;
 pub const UNKNOWN_ANCHOR: i32 = -32050;
 /// The anchor's file was deleted: the anchor no longer resolves.
 pub const ANCHOR_GONE: i32 = -32051;
+/// Resync needed: the version is older than the document's horizon (its history was
+/// compacted). `data` says which file, the horizon, the current version and how to get a
+/// snapshot to start again from.
+pub const RESYNC_NEEDED: i32 = -32060;
 
 // Branches (`branch.*`, see `branches.rs`).
 /// No open branch with that id (never forked, already merged or discarded, or the daemon
@@ -54,6 +58,8 @@ pub const MERGE_CONFLICT: i32 = -32044;
 pub struct ApiError {
     pub code: i32,
     pub message: String,
+    /// Structured details (JSON-RPC `error.data`), e.g. for [`RESYNC_NEEDED`].
+    pub data: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -61,6 +67,55 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            data: None,
+        }
+    }
+
+    /// A version error about file `rel` (id `f`): "resync needed" (with the horizon and a
+    /// snapshot to start again from) when the version is older than the horizon, else
+    /// "unknown version" with `what` as the message.
+    pub fn version(
+        ws: &vfs::Workspace,
+        f: vfs::FileId,
+        rel: &str,
+        e: &engine::VersionError,
+        what: String,
+    ) -> ApiError {
+        match e {
+            engine::VersionError::BeforeHorizon { horizon } => {
+                let current = ws
+                    .text_file(f)
+                    .and_then(|t| t.doc.built())
+                    .map(|d| d.remote_version(d.version()))
+                    .unwrap_or_default();
+                ApiError {
+                    code: RESYNC_NEEDED,
+                    message: format!(
+                        "`{rel}`: resync needed: {e}; read the file again (fs.read) and continue from its current version"
+                    ),
+                    data: Some(serde_json::json!({
+                        "path": rel,
+                        "horizon": horizon,
+                        "current": current,
+                        "snapshot": {"method": "fs.snapshot", "params": {"paths": [rel]}},
+                    })),
+                }
+            }
+            _ => ApiError::new(UNKNOWN_VERSION, what),
+        }
+    }
+
+    /// "Resync needed" for a workspace version older than some file's horizon.
+    pub fn workspace_resync(v: u64, e: &engine::VersionError) -> ApiError {
+        ApiError {
+            code: RESYNC_NEEDED,
+            message: format!(
+                "workspace version {v}: resync needed: {e}; take a new snapshot (fs.snapshot without a version) and continue from its version"
+            ),
+            data: Some(serde_json::json!({
+                "version": v,
+                "snapshot": {"method": "fs.snapshot", "params": {}},
+            })),
         }
     }
 }
@@ -73,6 +128,6 @@ impl std::fmt::Display for ApiError {
 
 impl From<ApiError> for ErrorObjectOwned {
     fn from(e: ApiError) -> Self {
-        ErrorObjectOwned::owned(e.code, e.message, None::<()>)
+        ErrorObjectOwned::owned(e.code, e.message, e.data)
     }
 }

@@ -22,6 +22,7 @@ pub mod files;
 pub mod ops;
 pub mod path;
 pub mod presence;
+mod retention;
 pub mod search;
 pub mod server;
 mod server_more;

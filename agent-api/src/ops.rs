@@ -190,6 +190,7 @@ pub struct AgentState {
     branches: crate::branches::Branches,
     anchors: crate::anchors::Anchors,
     pub(crate) presence: crate::presence::PresenceState,
+    held: crate::retention::Held,
 }
 
 pub(crate) fn lang_id(path: &str) -> &'static str {
@@ -245,7 +246,21 @@ impl AgentState {
             published: HashMap::new(),
             branches: crate::branches::Branches::new(run_id),
             anchors: crate::anchors::Anchors::default(),
+            held: Default::default(),
         }
+    }
+
+    /// Per document, the versions agents may still refer to (compaction keeps them; see
+    /// `retention.rs`).
+    pub fn retained(&mut self, ws: &Workspace) -> HashMap<FileId, Vec<Frontier>> {
+        let mut out: HashMap<FileId, Vec<Frontier>> = HashMap::new();
+        for (f, v) in &self.published {
+            out.entry(*f).or_default().push(v.clone());
+        }
+        self.anchors.retained(&mut out);
+        self.branches.retained(ws, &mut out);
+        self.held.retained(&mut out);
+        out
     }
 
     /// Push what happened to `changed` documents since the last publication to `changes`
@@ -337,6 +352,7 @@ impl AgentState {
         };
         if let Ok(v) = &result {
             self.presence.after_call(ws, conn, v);
+            self.held.record(ws, conn, v);
         }
         Outcome {
             result,
@@ -357,17 +373,15 @@ impl AgentState {
         let tf = ws.text_file(f).expect("checked");
         let doc = &tf.doc;
         let base = doc.frontier_of(&p.version).map_err(|e| {
-            ApiError::new(
-                UNKNOWN_VERSION,
-                format!("`{rel}` has no version {:?}: {e}", p.version),
-            )
+            let what = format!("`{rel}` has no version {:?}: {e}", p.version);
+            ApiError::version(ws, f, &rel, &e, what)
         })?;
         // At the current version (the common case) the live text is the base: no replay.
         let base_text = if base == *doc.version() {
             doc.to_rope()
         } else {
             doc.checkout(&base)
-                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?
+                .map_err(|e| ApiError::version(ws, f, &rel, &e, format!("`{rel}`: {e}")))?
         };
         // Positions -> chars against the text the agent read, sequenced (as `branch.edit`).
         let prep = crate::edits::prepare(&base_text, &p.edits, enc)?;
@@ -551,14 +565,12 @@ fn read(ws: &mut Workspace, p: ReadParams) -> Result<Value, ApiError> {
         Some(rv) => {
             let doc = &ws.text_file(f).expect("checked").doc;
             let v = doc.frontier_of(rv).map_err(|e| {
-                ApiError::new(
-                    UNKNOWN_VERSION,
-                    format!("`{rel}` has no version {rv:?}: {e}"),
-                )
+                let what = format!("`{rel}` has no version {rv:?}: {e}");
+                ApiError::version(ws, f, &rel, &e, what)
             })?;
             let text = doc
                 .checkout(&v)
-                .map_err(|e| ApiError::new(UNKNOWN_VERSION, format!("`{rel}`: {e}")))?;
+                .map_err(|e| ApiError::version(ws, f, &rel, &e, format!("`{rel}`: {e}")))?;
             (text, rv.clone())
         }
         None => {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use engine::{RemoteVersion, XfOp};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vfs::{FileId, SnapContent, SnapFile, SnapText, Workspace, WorkspaceSnapshot};
+use vfs::{FileId, SnapContent, SnapFile, SnapText, VfsError, Workspace, WorkspaceSnapshot};
 
 use crate::error::*;
 use crate::ops::{glob_matcher, Deferred};
@@ -56,13 +56,16 @@ fn str_of(t: &SnapText) -> Cow<'_, str> {
 fn snapshot_at(ws: &mut Workspace, v: Option<u64>) -> Result<WorkspaceSnapshot, ApiError> {
     match v {
         None => Ok(ws.snapshot()),
-        Some(v) => ws.snapshot_at(v).map_err(|e| {
-            ApiError::new(
+        Some(v) => ws.snapshot_at(v).map_err(|e| match e {
+            VfsError::Version(e @ engine::VersionError::BeforeHorizon { .. }) => {
+                ApiError::workspace_resync(v, &e)
+            }
+            e => ApiError::new(
                 UNKNOWN_VERSION,
                 format!(
                     "workspace version {v}: {e} (versions are counted from the daemon's start)"
                 ),
-            )
+            ),
         }),
     }
 }

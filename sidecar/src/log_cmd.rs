@@ -154,6 +154,9 @@ pub fn run(args: &LogArgs) -> ExitCode {
                 Record::Rename { key, path, .. } => format!("rename #{key} -> {path}"),
                 Record::Delete { key, .. } => format!("delete #{key}"),
                 Record::Note { text, .. } => format!("note: {text}"),
+                Record::Times { key, marks, .. } => {
+                    format!("times #{key} ({} marks)", marks.len())
+                }
             };
             println!("{:>10}  {}  {what}", off, time_str(t));
         }
@@ -203,8 +206,8 @@ pub fn run(args: &LogArgs) -> ExitCode {
     }
     println!();
     println!(
-        "{:<40} {:>9} {:>10} {:>8}  {:<24} {:<24}",
-        "file", "events", "bytes", "records", "first", "last"
+        "{:<40} {:>9} {:>10} {:>8} {:>10}  {:<24} {:<24}",
+        "file", "events", "bytes", "records", "compacted", "first", "last"
     );
     for (key, g) in &per_file {
         let live = docs.get(key).and_then(|d| d.path.clone());
@@ -212,12 +215,15 @@ pub fn run(args: &LogArgs) -> ExitCode {
             Some(p) => p,
             None => format!("{} (deleted)", paths.get(key).cloned().unwrap_or_default()),
         };
+        // Events before the horizon (replaced by the text there).
+        let compacted = docs.get(key).map_or(0, |d| d.doc.oplog().first_lv());
         println!(
-            "{:<40} {:>9} {:>10} {:>8}  {:<24} {:<24}",
+            "{:<40} {:>9} {:>10} {:>8} {:>10}  {:<24} {:<24}",
             name,
             g.events,
             g.bytes,
             g.records,
+            compacted,
             time_str(g.first),
             time_str(g.last)
         );

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use engine::{Bias, Frontier, Rope, XfOp};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use vfs::diff::{diff_edits, TextEdit};
 use vfs::pos::{self, PositionEncoding};
 use vfs::{FileId, Workspace};
@@ -296,9 +296,49 @@ impl Writer {
                 }
             }
             self.broadcast();
+            if self
+                .log
+                .as_mut()
+                .is_some_and(|l| l.compaction_due(Instant::now()))
+            {
+                self.compact();
+            }
         }
         self.broadcast();
         self.flush();
+    }
+
+    /// Per document, every version a participant may still send edits from or ask about:
+    /// connected editors' states (confirmed, current, every revision in flight, cursors) and
+    /// what agents hold (see `agent_api::AgentState::retained`). Compaction keeps them all.
+    fn retained(&mut self) -> HashMap<FileId, Vec<Frontier>> {
+        self.flush_all_acc();
+        let mut out = self.agents.retained(&self.ws);
+        for c in self.conns.values() {
+            for (f, ed) in &c.docs {
+                let v = out.entry(*f).or_default();
+                v.push(ed.confirmed.clone());
+                v.push(ed.ed_version.clone());
+                v.extend(ed.sent.iter().map(|x| x.after.clone()));
+            }
+            if let Some((f, v, _)) = &c.presence {
+                out.entry(*f).or_default().push(v.clone());
+            }
+        }
+        out
+    }
+
+    /// Bounded history: compact documents and rewrite the log (see `store::compact`).
+    fn compact(&mut self) -> Option<crate::store::compact::CompactReport> {
+        let retained = self.retained();
+        let log = self.log.as_mut()?;
+        match log.compact(&mut self.ws, &retained) {
+            Ok(rep) => Some(rep),
+            Err(e) => {
+                error!(error = %e, "history compaction failed (the log is unchanged)");
+                None
+            }
+        }
     }
 
     /// Returns true on shutdown.
@@ -1169,6 +1209,22 @@ impl Writer {
             "dist-space/save" => {
                 self.flush();
                 Ok(json!({"ok": true}))
+            }
+            "dist-space/compact" => {
+                // Write back first: the disk base bounds the horizon.
+                self.flush();
+                match self.compact() {
+                    Some(r) => Ok(json!({
+                        "documents": r.documents, "compacted": r.compacted,
+                        "eventsDropped": r.events_dropped, "heldBack": r.held_back,
+                        "logBefore": r.log_before, "logAfter": r.log_after,
+                        "millis": r.millis, "summary": r.summary(),
+                    })),
+                    None => rpc_err(
+                        -32603,
+                        "no history log, or compaction failed (see the daemon log)".to_string(),
+                    ),
+                }
             }
             "dist-space/stats" => {
                 let mut v = self.stats.change_to_broadcast_us.clone();

@@ -76,6 +76,8 @@ pub enum VfsError {
     Remote(#[from] engine::RemoteError),
     #[error("unknown workspace version {0} (current is {1})")]
     UnknownWsVersion(WsVersion, WsVersion),
+    #[error("`{0}`: the disk holds a version older than the horizon (write it back first)")]
+    DiskBaseBeforeHorizon(String),
     #[error("io error on `{path}`: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -630,6 +632,35 @@ impl Workspace {
             self.record(Change::Doc(f, v));
         }
         Ok(report)
+    }
+
+    /// Bounded history: drop `f`'s history before `horizon` (see `engine::Document::compact`;
+    /// a critical version). The text, the version and every version that includes the horizon
+    /// are unchanged, so nothing is recorded in the journal; older versions (e.g. past
+    /// workspace versions of this file) fail with `BeforeHorizon` from now on. The disk base
+    /// must include the horizon (else its text would be lost): refused with `BeforeHorizon`
+    /// otherwise, and nothing changes. Returns the number of events dropped.
+    pub fn compact_document(&mut self, f: FileId, horizon: &Frontier) -> Result<usize, VfsError> {
+        let path = self.tree.path(f).unwrap_or("?").to_string();
+        let t = self.text_file_mut(f)?;
+        let disk_base = t.disk_base().clone();
+        let Some(doc) = t.doc.built_mut() else {
+            return Ok(0); // no events: nothing to drop
+        };
+        if !doc
+            .oplog()
+            .frontier_contains(disk_base.as_slice(), horizon.as_slice())
+        {
+            return Err(VfsError::DiskBaseBeforeHorizon(path));
+        }
+        let dropped = doc.compact(horizon)?;
+        if dropped > 0 && t.disk.as_ref().is_none_or(|d| d.text.is_none()) {
+            // The disk text was the loaded base (shared with the document's old root); keep
+            // it explicitly now that the document's base is the horizon's text.
+            let base = t.doc.base().to_rope();
+            t.side_mut().text = Some(base);
+        }
+        Ok(dropped)
     }
 
     /// Durable-log recovery: `f`'s document becomes `doc` (its history restored from the log),

@@ -31,6 +31,7 @@ const KIND_DISK_BASE: u8 = 3;
 const KIND_RENAME: u8 = 4;
 const KIND_DELETE: u8 = 5;
 const KIND_NOTE: u8 = 6;
+const KIND_TIMES: u8 = 7;
 
 /// Stable identity of a document in the log (survives renames; never reused in one log).
 pub type DocKey = u64;
@@ -72,6 +73,15 @@ pub enum Record {
     Delete { key: DocKey, time: u64 },
     /// A human-readable note (recovery reports).
     Note { time: u64, text: String },
+    /// When a document's history was made, for the age rule of compaction: `(time, events)`
+    /// pairs, ascending, meaning "the first `events` local versions existed at `time`". Written
+    /// after a compacted `DocNew` (whose one chunk spans many commits); replaces the
+    /// document's marks.
+    Times {
+        key: DocKey,
+        time: u64,
+        marks: Vec<(u64, u64)>,
+    },
 }
 
 impl Record {
@@ -83,7 +93,8 @@ impl Record {
             | Record::DiskBase { time, .. }
             | Record::Rename { time, .. }
             | Record::Delete { time, .. }
-            | Record::Note { time, .. } => *time,
+            | Record::Note { time, .. }
+            | Record::Times { time, .. } => *time,
         }
     }
 }
@@ -185,6 +196,16 @@ pub fn encode(r: &Record) -> Vec<u8> {
             put_bytes(&mut p, text.as_bytes());
             KIND_NOTE
         }
+        Record::Times { key, time, marks } => {
+            put_u64(&mut p, *key);
+            put_u64(&mut p, *time);
+            put_u32(&mut p, marks.len() as u32);
+            for (t, n) in marks {
+                put_u64(&mut p, *t);
+                put_u64(&mut p, *n);
+            }
+            KIND_TIMES
+        }
     };
     let mut out = Vec::with_capacity(HEADER_LEN + p.len());
     out.extend_from_slice(MAGIC);
@@ -240,6 +261,16 @@ fn decode_payload(kind: u8, p: &[u8]) -> Result<Record, String> {
             time: r.u64()?,
             text: r.string()?,
         },
+        KIND_TIMES => {
+            let key = r.u64()?;
+            let time = r.u64()?;
+            let n = r.u32()? as usize;
+            let mut marks = Vec::with_capacity(n.min(p.len() / 16));
+            for _ in 0..n {
+                marks.push((r.u64()?, r.u64()?));
+            }
+            Record::Times { key, time, marks }
+        }
         k => return Err(format!("unknown record kind {k}")),
     };
     r.end()?;
@@ -405,6 +436,11 @@ mod tests {
             Record::Note {
                 time: 22,
                 text: "recovered".into(),
+            },
+            Record::Times {
+                key: 1,
+                time: 23,
+                marks: vec![(5, 10), (7, 12)],
             },
         ]
     }

@@ -15,6 +15,7 @@
 //! across renames (tracked through the workspace tree's view: a path change of the same
 //! `FileId` is a `Rename` record); a file that left the tree is a `Delete` record.
 
+pub mod compact;
 pub mod frame;
 mod recover;
 
@@ -78,6 +79,24 @@ impl Default for LogConfig {
 struct ConfigFile {
     #[serde(default)]
     log: Option<LogConfig>,
+    #[serde(default)]
+    history: Option<compact::HistoryConfig>,
+}
+
+/// The bounded-history policy of a workspace (`config.json` key `"history"`; see
+/// [`compact::HistoryConfig`]). A bad file is reported and the defaults are used.
+pub fn history_config(root: &Path) -> compact::HistoryConfig {
+    let p = crate::paths::state_dir(root).join(CONFIG_FILE);
+    match fs::read_to_string(&p) {
+        Ok(s) => match serde_json::from_str::<ConfigFile>(&s) {
+            Ok(f) => f.history.unwrap_or_default(),
+            Err(e) => {
+                warn!(file = %p.display(), error = %e, "bad config file: history defaults used");
+                compact::HistoryConfig::default()
+            }
+        },
+        Err(_) => compact::HistoryConfig::default(),
+    }
 }
 
 impl LogConfig {
@@ -131,6 +150,8 @@ pub(crate) struct Tracked {
     pub logged: Frontier,
     /// The disk base the log last recorded.
     pub disk: Frontier,
+    /// When its logged history was made (for the age and size rules of compaction).
+    pub marks: Vec<compact::Mark>,
 }
 
 type AgentReply = (
@@ -141,6 +162,9 @@ type AgentReply = (
 enum SyncMsg {
     /// Sync what was written, then send these replies.
     Sync(Vec<AgentReply>),
+    /// The log was rewritten (compaction): from now on sync this file, which is synced up to
+    /// this length already.
+    Swap(File, u64),
 }
 
 /// Counters for `dist-space/stats` and the benchmark.
@@ -150,6 +174,8 @@ pub struct LogStats {
     pub bytes: u64,
     pub commits: u64,
     pub write_errors: u64,
+    /// Log rewrites (compactions).
+    pub rewrites: u64,
 }
 
 /// The writer's handle on the log (see the module doc).
@@ -170,9 +196,19 @@ pub struct Durable {
     /// Log length last handed to the sync thread.
     notified: u64,
     pub stats: LogStats,
+    /// Bounded history (see [`compact`]).
+    history: compact::HistoryConfig,
+    next_check: Instant,
+    /// The log's length after the last rewrite (or at start).
+    len_at_rewrite: u64,
 }
 
-fn sync_loop(file: File, rx: smpsc::Receiver<SyncMsg>, written: Arc<AtomicU64>, cfg: LogConfig) {
+fn sync_loop(
+    mut file: File,
+    rx: smpsc::Receiver<SyncMsg>,
+    written: Arc<AtomicU64>,
+    cfg: LogConfig,
+) {
     let mut synced = 0u64;
     let window = Duration::from_millis(cfg.sync_window_ms);
     while let Ok(first) = rx.recv() {
@@ -189,17 +225,26 @@ fn sync_loop(file: File, rx: smpsc::Receiver<SyncMsg>, written: Arc<AtomicU64>, 
         while let Ok(m) = rx.try_recv() {
             batches.push(m);
         }
-        // Everything written before these messages were sent is covered by this sync.
-        let w = written.load(Ordering::Acquire);
-        if w > synced {
-            if let Err(e) = file.sync_data() {
-                error!(error = %e, "fdatasync of the history log failed");
-            }
-            synced = w;
-        }
-        for SyncMsg::Sync(replies) in batches {
-            for (tx, r) in replies {
-                let _ = tx.send(r);
+        for m in batches {
+            match m {
+                SyncMsg::Sync(replies) => {
+                    // Everything written before this message was sent is covered.
+                    let w = written.load(Ordering::Acquire);
+                    if w > synced {
+                        if let Err(e) = file.sync_data() {
+                            error!(error = %e, "fdatasync of the history log failed");
+                        }
+                        synced = w;
+                    }
+                    for (tx, r) in replies {
+                        let _ = tx.send(r);
+                    }
+                }
+                SyncMsg::Swap(f, len) => {
+                    // Everything before the swap is in the new file, which is synced.
+                    file = f;
+                    synced = len;
+                }
             }
         }
     }
@@ -213,6 +258,7 @@ impl Durable {
         tracked: HashMap<FileId, Tracked>,
         next_key: DocKey,
         cfg: LogConfig,
+        history: compact::HistoryConfig,
     ) -> io::Result<Durable> {
         let written = Arc::new(AtomicU64::new(len));
         let (tx, rx) = smpsc::channel();
@@ -237,6 +283,11 @@ impl Durable {
             written,
             notified: len,
             stats: LogStats::default(),
+            // The first check comes with the first commit: a log recovered over the limit is
+            // compacted at start-up.
+            next_check: Instant::now(),
+            history,
+            len_at_rewrite: 0,
         })
     }
 
@@ -321,6 +372,15 @@ impl Durable {
                     let chunk = doc.encode_since(&doc.remote_version(&t.logged));
                     t.logged = v.clone();
                     let key = t.key;
+                    let bytes = t.marks.last().map_or(0, |m| m.bytes) + chunk.len() as u64;
+                    compact::push_mark(
+                        &mut t.marks,
+                        compact::Mark {
+                            time,
+                            events: doc.oplog().len() as u64,
+                            bytes,
+                        },
+                    );
                     self.push(&Record::Events { key, time, chunk });
                 }
                 self.tracked.get_mut(&f).expect("present")
@@ -331,11 +391,17 @@ impl Durable {
                 }
                 let key = self.next_key;
                 self.next_key += 1;
+                let chunk = doc.encode();
+                let mark = compact::Mark {
+                    time,
+                    events: doc.oplog().len() as u64,
+                    bytes: chunk.len() as u64,
+                };
                 self.push(&Record::DocNew {
                     key,
                     time,
                     path: path.to_string(),
-                    chunk: doc.encode(),
+                    chunk,
                 });
                 self.tracked.insert(
                     f,
@@ -344,6 +410,7 @@ impl Durable {
                         path: path.to_string(),
                         logged: v.clone(),
                         disk: Frontier::root(),
+                        marks: vec![mark],
                     },
                 );
                 self.tracked.get_mut(&f).expect("inserted")

@@ -23,6 +23,7 @@ use engine::{Document, Frontier, RemoteVersion};
 use tracing::{info, warn};
 use vfs::{FileId, Workspace};
 
+use super::compact::{push_mark, Mark};
 use super::frame::{self, Damage, DocKey, Record};
 use super::{create_log, log_path, now_ms, Durable, LogConfig, Tracked};
 
@@ -33,6 +34,8 @@ pub struct Replayed {
     pub disk: RemoteVersion,
     /// Sizes for `dist-space log`: frame bytes and events per record kind.
     pub bytes: u64,
+    /// When its history was made (see `compact::Mark`).
+    pub marks: Vec<Mark>,
 }
 
 /// Replays records in order. Stops at the first record the engine rejects and returns its
@@ -43,13 +46,21 @@ pub fn replay(records: &[(u64, Record)]) -> (BTreeMap<DocKey, Replayed>, Option<
         let bad = |why: String| Some((*off, why));
         match r {
             Record::DocNew {
-                key, path, chunk, ..
+                key,
+                path,
+                chunk,
+                time,
             } => {
                 if docs.contains_key(key) {
                     return (docs, bad(format!("document {key} created twice")));
                 }
                 match Document::decode(chunk) {
                     Ok(doc) => {
+                        let mark = Mark {
+                            time: *time,
+                            events: doc.oplog().len() as u64,
+                            bytes: chunk.len() as u64,
+                        };
                         docs.insert(
                             *key,
                             Replayed {
@@ -57,18 +68,27 @@ pub fn replay(records: &[(u64, Record)]) -> (BTreeMap<DocKey, Replayed>, Option<
                                 doc,
                                 disk: RemoteVersion::new(),
                                 bytes: chunk.len() as u64,
+                                marks: vec![mark],
                             },
                         );
                     }
                     Err(e) => return (docs, bad(format!("document {key}: {e}"))),
                 }
             }
-            Record::Events { key, chunk, .. } => {
+            Record::Events { key, chunk, time } => {
                 let Some(d) = docs.get_mut(key) else {
                     return (docs, bad(format!("events for unknown document {key}")));
                 };
                 match d.doc.apply_encoded(chunk) {
-                    Ok(_) if d.doc.pending_events() == 0 => d.bytes += chunk.len() as u64,
+                    Ok(_) if d.doc.pending_events() == 0 => {
+                        d.bytes += chunk.len() as u64;
+                        let m = Mark {
+                            time: *time,
+                            events: d.doc.oplog().len() as u64,
+                            bytes: d.bytes,
+                        };
+                        push_mark(&mut d.marks, m);
+                    }
                     Ok(_) => {
                         d.doc.reject_pending();
                         return (
@@ -96,6 +116,32 @@ pub fn replay(records: &[(u64, Record)]) -> (BTreeMap<DocKey, Replayed>, Option<
                 Some(d) => d.path = None,
                 None => return (docs, bad(format!("delete of unknown document {key}"))),
             },
+            Record::Times { key, marks, .. } => {
+                let Some(d) = docs.get_mut(key) else {
+                    return (docs, bad(format!("times of unknown document {key}")));
+                };
+                // Marks of a compacted document's one chunk: bytes estimated over it.
+                let first = d
+                    .doc
+                    .horizon()
+                    .as_slice()
+                    .iter()
+                    .max()
+                    .map_or(0, |x| *x as u64 + 1);
+                let span = (d.doc.oplog().len() as u64).saturating_sub(first).max(1);
+                d.marks.clear();
+                for (t, n) in marks {
+                    let bytes = d.bytes * n.saturating_sub(first) / span;
+                    push_mark(
+                        &mut d.marks,
+                        Mark {
+                            time: *t,
+                            events: *n,
+                            bytes,
+                        },
+                    );
+                }
+            }
             Record::Header { .. } | Record::Note { .. } => {}
         }
     }
@@ -291,7 +337,8 @@ pub fn recover(ws: &mut Workspace, cfg: LogConfig) -> std::io::Result<(Durable, 
             }
         }
     }
-    let mut dur = Durable::start(file, len, tracked, next_key, cfg)?;
+    let history = super::history_config(&root);
+    let mut dur = Durable::start(file, len, tracked, next_key, cfg, history)?;
     // Log the deletes, merged disk edits, new disk bases and path changes now.
     for key in deletes {
         dur.push(&Record::Delete {
@@ -334,6 +381,7 @@ fn restore(
     };
     let logged = d.doc.version().clone();
     let unwritten = logged != disk_v;
+    let marks = d.marks;
     match ws.restore_document(f, d.doc, disk_v.clone(), disk_agent, merge_disk) {
         Ok(added) => {
             if added.is_some() {
@@ -349,6 +397,7 @@ fn restore(
                     path: old_path.to_string(),
                     logged,
                     disk: disk_v,
+                    marks,
                 },
             );
         }
