@@ -91,7 +91,7 @@ impl ApiError {
                 ApiError {
                     code: RESYNC_NEEDED,
                     message: format!(
-                        "`{rel}`: resync needed: {e}; read the file again (fs.read) and continue from its current version"
+                        "`{rel}`: {e}: read the file again (fs.read) and continue from its current version"
                     ),
                     data: Some(serde_json::json!({
                         "path": rel,
@@ -110,7 +110,7 @@ impl ApiError {
         ApiError {
             code: RESYNC_NEEDED,
             message: format!(
-                "workspace version {v}: resync needed: {e}; take a new snapshot (fs.snapshot without a version) and continue from its version"
+                "workspace version {v}: {e}: take a new snapshot (fs.snapshot without a version) and continue from its version"
             ),
             data: Some(serde_json::json!({
                 "version": v,
