@@ -90,6 +90,8 @@ impl Bases {
                 }
             }
         }
+        // Bases compacted away since (bounded history) cannot take an edit any more.
+        out.retain(|(v, _, _)| doc.includes_horizon(v));
         out
     }
 }

@@ -320,6 +320,7 @@ impl Writer {
                 v.push(ed.confirmed.clone());
                 v.push(ed.ed_version.clone());
                 v.extend(ed.sent.iter().map(|x| x.after.clone()));
+                v.extend(ed.pending_apply.iter().map(|p| p.after.clone()));
             }
             if let Some((f, v, _)) = &c.presence {
                 out.entry(*f).or_default().push(v.clone());
