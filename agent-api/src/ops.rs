@@ -191,7 +191,14 @@ pub struct AgentState {
     anchors: crate::anchors::Anchors,
     pub(crate) presence: crate::presence::PresenceState,
     held: crate::retention::Held,
+    /// The texts of the versions most recently handed out per document (newest last; ropes
+    /// share their nodes with the live text), so that an edit at a version an agent read a
+    /// moment ago needs no replay of the history.
+    recent: HashMap<FileId, std::collections::VecDeque<(Frontier, Rope)>>,
 }
+
+/// Versions per document whose text [`AgentState`] keeps for edits at them.
+const RECENT_TEXTS: usize = 16;
 
 pub(crate) fn lang_id(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
@@ -247,6 +254,18 @@ impl AgentState {
             branches: crate::branches::Branches::new(run_id),
             anchors: crate::anchors::Anchors::default(),
             held: Default::default(),
+            recent: HashMap::new(),
+        }
+    }
+
+    fn remember_text(&mut self, f: FileId, v: Frontier, text: Rope) {
+        let q = self.recent.entry(f).or_default();
+        if q.back().is_some_and(|(w, _)| *w == v) {
+            return;
+        }
+        q.push_back((v, text));
+        if q.len() > RECENT_TEXTS {
+            q.pop_front();
         }
     }
 
@@ -334,7 +353,23 @@ impl AgentState {
                 "files": ws.len(),
             })),
             Request::List(p) => list(ws, ctx, p),
-            Request::Read(p) => read(ws, p),
+            Request::Read(p) => {
+                let current = p.version.is_none();
+                let r = read(ws, p);
+                if let (true, Ok(v)) = (current, &r) {
+                    // The version read: the next edit will most likely be made at it.
+                    let f = v
+                        .get("path")
+                        .and_then(Value::as_str)
+                        .and_then(|p| ws.lookup(p));
+                    if let Some((f, doc)) = f.and_then(|f| Some((f, ws.text_file(f)?.doc.built()?)))
+                    {
+                        let (v, t) = (doc.version().clone(), doc.to_rope());
+                        self.remember_text(f, v, t);
+                    }
+                }
+                r
+            }
             Request::Edit(p) => self.edit(ws, conn, p, &mut changed),
             Request::Branch(r) => {
                 let out = self.branches.handle(ws, conn, r);
@@ -377,8 +412,15 @@ impl AgentState {
             ApiError::version(ws, f, &rel, &e, what)
         })?;
         // At the current version (the common case) the live text is the base: no replay.
+        let cached = self
+            .recent
+            .get(&f)
+            .and_then(|q| q.iter().rev().find(|(v, _)| *v == base))
+            .map(|(_, t)| t.clone());
         let base_text = if base == *doc.version() {
             doc.to_rope()
+        } else if let Some(t) = cached {
+            t // a version handed out a moment ago (e.g. by this agent's previous edit)
         } else {
             doc.checkout(&base)
                 .map_err(|e| ApiError::version(ws, f, &rel, &e, format!("`{rel}`: {e}")))?
@@ -419,9 +461,11 @@ impl AgentState {
         let ops = doc.transform(&prev, &new_v).unwrap_or_default();
         let landed = landed_ranges(doc, &prep.seq, &base, &prev, &ops);
         let out = crate::edits::landed_json(&prep, &new_text, landed, enc);
+        let version = doc.remote_version(&new_v);
+        self.remember_text(f, new_v.clone(), new_text);
         Ok(json!({
             "path": rel,
-            "version": doc.remote_version(&new_v),
+            "version": version,
             "encoding": enc.lsp_name(),
             "edits": out,
         }))

@@ -107,16 +107,23 @@ fn run(root: &Path, agents: usize, chars: usize, secs: f64) -> Run {
                 let mut events = 0u64;
                 let t0 = Instant::now();
                 let mut i = 0usize;
+                let mut p = serde_json::Map::new();
+                p.insert("path".into(), json!(file));
+                let mut version =
+                    c.request::<Value, _>("fs.read", p).await.unwrap()["version"].take();
                 while t0.elapsed().as_secs_f64() < secs {
                     let at = (i * 7) % 50;
                     let mut p = serde_json::Map::new();
                     p.insert("path".into(), json!(file));
+                    // At the version this agent last had (others' edits meanwhile are merged).
+                    p.insert("version".into(), version.clone());
                     p.insert(
                         "edits".into(),
                         json!([{"offsets": {"start": at, "end": at}, "text": text}]),
                     );
                     let s = Instant::now();
-                    c.request::<Value, _>("fs.edit", p).await.unwrap();
+                    let mut r = c.request::<Value, _>("fs.edit", p).await.unwrap();
+                    version = r["version"].take();
                     lat.push(s.elapsed().as_micros() as u64);
                     events += chars as u64;
                     i += 1;
