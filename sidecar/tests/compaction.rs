@@ -46,10 +46,10 @@ fn err_data(a: &Agent, method: &str, params: Value) -> (i32, String, Value) {
 fn append_lines(a: &Agent, path: &str, n: usize, tag: &str) -> Vec<Value> {
     let r = a.ok("fs.read", json!({"path": path}));
     let mut v = r["version"].clone();
-    let mut lines = r["totalLines"].as_u64().unwrap();
+    let lines = r["totalLines"].as_u64().unwrap();
     let mut versions = Vec::new();
     for i in 0..n {
-        let at = json!({"line": lines, "character": 0});
+        let at = json!({"line": lines + i as u64, "character": 0});
         let r = a.ok(
             "fs.edit",
             json!({"path": path, "version": v,
@@ -57,7 +57,6 @@ fn append_lines(a: &Agent, path: &str, n: usize, tag: &str) -> Vec<Value> {
         );
         v = r["version"].clone();
         versions.push(v.clone());
-        lines += 1;
     }
     versions
 }
