@@ -81,7 +81,7 @@ fn default_keep_events() -> Option<u64> {
     Some(100_000)
 }
 fn default_compact_log_bytes() -> u64 {
-    64 << 20
+    8 << 20
 }
 fn default_check_secs() -> u64 {
     60
@@ -102,7 +102,7 @@ pub struct HistoryConfig {
     #[serde(default)]
     pub keep_bytes: Option<u64>,
     /// Compact once the log file is larger than this (and grew by half since the last
-    /// rewrite). Default 64 MiB. 0: at every check.
+    /// rewrite). Default 8 MiB. 0: at every check.
     #[serde(default = "default_compact_log_bytes")]
     pub compact_log_bytes: u64,
     /// How often (seconds) the writer checks the log size. Default 60.
