@@ -209,6 +209,8 @@ pub fn recover(ws: &mut Workspace, cfg: LogConfig) -> std::io::Result<(Durable, 
     if let Some(d) = path.parent() {
         fs::create_dir_all(d)?;
     }
+    // A rewrite interrupted by a crash leaves its unfinished copy beside the intact log.
+    let _ = fs::remove_file(path.with_extension("log.compact"));
     let data = match fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
