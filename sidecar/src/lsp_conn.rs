@@ -142,6 +142,7 @@ impl Service<Request> for Ordered {
                         encoding,
                         revision_protocol: revision,
                         apply_edit,
+                        reopen: crate::reopen::parse_hints(opts),
                         out,
                     },
                 });

@@ -21,8 +21,20 @@
 //!   again, transformed, after the client's change arrives. One apply is in flight per
 //!   document; its `didChange` echo is recognised by content (the change, or the resulting
 //!   text, equals what was sent) and is not applied again.
-//! * `dist-space/resync {uri, text}`: the sidecar could not place an editor message (protocol
-//!   violation); the editor replaces its buffer with `text` and continues from revision 0.
+//! * `dist-space/resync {uri, text, base}`: the sidecar could not place an editor message
+//!   (protocol violation); the editor replaces its buffer with `text` and continues from
+//!   revision 0.
+//!
+//! ## Reopening after a reconnect (`base`, `initializationOptions.reopen`)
+//! Every `dist-space/edit` and `dist-space/resync` also carries `base`: the engine wire version
+//! (agent name -> highest seq; stable across daemon restarts) of the editor's buffer after it
+//! applies the notice. `dist-space/info` returns the connection's engine agent (`agent`). A
+//! plugin keeps, per buffer, the `base` of the last notice it applied and its agents (one per
+//! connection, the last 16), and sends them when it (re)connects:
+//! `initializationOptions.reopen = {"<uri>": {"base": {"agent": seq, ...}, "agents": [...]}}`.
+//! The `didOpen` text that differs is then merged as the editor's edit at exactly that version
+//! (see `crate::reopen`); without it the sidecar guesses the base. All optional: a client
+//! that ignores `base` and sends no `reopen` works as before.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -151,6 +163,9 @@ pub struct EditNotice {
     pub rev: u64,
     pub editor_rev: u64,
     pub edits: Vec<ContentChange>,
+    /// The engine wire version of the editor's buffer after applying `edits` (its own
+    /// unreceived changes aside): what it reports in `initializationOptions.reopen`.
+    pub base: engine::RemoteVersion,
 }
 
 /// `dist-space/presence` (sidecar -> editors): where participant `id` is; `uri: None` means

@@ -71,6 +71,8 @@ pub struct Hello {
     pub revision_protocol: bool,
     /// The client accepts versioned `workspace/applyEdit` (used when not `revision_protocol`).
     pub apply_edit: bool,
+    /// `initializationOptions.reopen`: what the plugin's buffers are based on (see `reopen`).
+    pub reopen: HashMap<String, crate::reopen::Hint>,
     pub out: mpsc::Sender<Outgoing>,
 }
 
@@ -181,6 +183,8 @@ struct Conn {
     docs: HashMap<FileId, EditorDoc>,
     /// Last reported cursors: document, version they refer to, char positions (anchor, head).
     presence: Option<Presence>,
+    /// Reported bases of the editor's buffers (uri -> hint), used by `open`.
+    reopen: HashMap<String, crate::reopen::Hint>,
 }
 
 /// Counters for benchmarks and `dist-space/info`.
@@ -407,6 +411,7 @@ impl Writer {
                 out: h.out,
                 docs: HashMap::new(),
                 presence: None,
+                reopen: h.reopen,
             },
         );
         self.agent_presence(conn, false);
@@ -577,6 +582,9 @@ impl Writer {
         let disk_base = tf.disk_base().clone();
         let doc_text = self.ws.text(f).unwrap_or_default();
         let agent = self.conns[&conn].agent.clone();
+        // The hint describes the buffer as it was when the connection started: only its first
+        // open of `uri` may use it (a later reopen's buffer has applied edits since).
+        let hint = self.conns.get_mut(&conn).and_then(|c| c.reopen.remove(uri));
         // Reconcile (see `crate::reopen`): the editor's text is the document's (nothing to
         // do), the disk's (it loaded the file), or holds edits we never saw. Those become its
         // edit, diffed from and applied at the base that explains the text best: its own last
@@ -590,13 +598,28 @@ impl Writer {
             (disk_base, disk_text)
         } else {
             let name = self.conns[&conn].name.clone();
-            let mut cands = match self.ws.text_file(f) {
-                Some(t) => self.reopen.candidates(f, &name, t.document()),
-                None => Vec::new(),
+            // The editor's own account of its buffer's version first (see `crate::reopen`).
+            let hinted = hint.as_ref().and_then(|h| {
+                let doc = self.ws.text_file(f)?.document();
+                let r = crate::reopen::hinted_base(doc, h)
+                    .and_then(|v| doc.checkout(&v).map(|t| (v, t)).map_err(|e| e.to_string()));
+                if let Err(e) = &r {
+                    info!(conn, uri, error = %e, "reported base unusable: guessing");
+                }
+                r.ok()
+            });
+            let (base, edits, which) = match hinted {
+                Some((v, t)) => (v, diff_edits(&t.to_string(), text), "reported"),
+                None => {
+                    let mut cands = match self.ws.text_file(f) {
+                        Some(t) => self.reopen.candidates(f, &name, t.document()),
+                        None => Vec::new(),
+                    };
+                    cands.push((disk_base, disk_text, "disk"));
+                    cands.push((doc_v, doc_text, "document"));
+                    crate::reopen::best(cands, text)
+                }
             };
-            cands.push((disk_base, disk_text, "disk"));
-            cands.push((doc_v, doc_text, "document"));
-            let (base, edits, which) = crate::reopen::best(cands, text);
             info!(
                 conn,
                 uri,
@@ -848,11 +871,16 @@ impl Writer {
         };
         let Some(ed) = c.docs.get_mut(&f) else { return };
         let uri = ed.uri.clone();
-        *ed = EditorDoc::new(uri.clone(), v, text.clone());
+        *ed = EditorDoc::new(uri.clone(), v.clone(), text.clone());
+        let base = self
+            .ws
+            .text_file(f)
+            .map(|t| t.doc.remote_version(&v))
+            .unwrap_or_default();
         self.send(
             conn,
             "dist-space/resync",
-            json!({"uri": uri, "text": text.to_string()}),
+            json!({"uri": uri, "text": text.to_string(), "base": base}),
         );
     }
 
@@ -962,6 +990,8 @@ impl Writer {
                 continue;
             };
             let doc_v = tf.doc.version().clone();
+            // The wire version editors' buffers are at after this edit (see `crate::reopen`).
+            let mut wire: Option<engine::RemoteVersion> = None;
             let ids: Vec<ConnId> = self.conns.keys().copied().collect();
             for id in ids {
                 let (enc, revision) = match self.conns.get(&id) {
@@ -1030,11 +1060,24 @@ impl Writer {
                     after: doc_v.clone(),
                     text,
                 });
+                let base = match &wire {
+                    Some(w) => w.clone(),
+                    None => {
+                        let tf = self.ws.text_file(f).expect("checked");
+                        wire.insert(tf.doc.remote_version(&doc_v)).clone()
+                    }
+                };
+                let ed = self
+                    .conns
+                    .get_mut(&id)
+                    .and_then(|c| c.docs.get_mut(&f))
+                    .expect("checked");
                 let notice = EditNotice {
                     uri: ed.uri.clone(),
                     rev,
                     editor_rev: ed.ed_rev,
                     edits,
+                    base,
                 };
                 self.stats.edits_sent += 1;
                 sent_any = true;
@@ -1152,6 +1195,7 @@ impl Writer {
                     "root": self.root, "socket": self.socket, "pid": std::process::id(),
                     "version": env!("CARGO_PKG_VERSION"),
                     "me": conn, "participants": participants,
+                    "agent": self.conns.get(&conn).map(|c| c.agent.clone()),
                     "files": self.ws.len(),
                 }))
             }

@@ -422,6 +422,7 @@ fn reopen_after_restart_keeps_every_editors_offline_text() {
             seen: 0,
             applied: 0,
             dropped: 0,
+            base: None,
         };
         let mut v = PlainEditor {
             c: v,

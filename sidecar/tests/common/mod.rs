@@ -289,6 +289,8 @@ pub struct RevAgent {
     pub seen: u64,
     pub applied: u64,
     pub dropped: u64,
+    /// `base` of the last edit (or resync) applied: the buffer's wire version.
+    pub base: Option<Value>,
 }
 
 pub fn lsp_pos(rope: &ropey::Rope, c: usize) -> Value {
@@ -320,6 +322,7 @@ impl RevAgent {
             seen: 0,
             applied: 0,
             dropped: 0,
+            base: None,
         }
     }
 
@@ -346,6 +349,7 @@ impl RevAgent {
                         self.text.insert(s, e["text"].as_str().unwrap());
                     }
                     self.seen = p["rev"].as_u64().unwrap();
+                    self.base = Some(p["base"].clone());
                     self.applied += 1;
                     n += 1;
                 }
@@ -354,6 +358,7 @@ impl RevAgent {
                     self.text = ropey::Rope::from_str(p["text"].as_str().unwrap());
                     self.sent = 0;
                     self.seen = 0;
+                    self.base = Some(p["base"].clone());
                 }
                 _ => {}
             }
