@@ -9,6 +9,13 @@
 -- application of a remote edit is not reported back (the `applying` flag), and the cursor is
 -- kept in place with an extmark.
 --
+-- Reopening (see sidecar/src/reopen.rs): every edit/resync notice carries `base`, the daemon's
+-- wire version (agent -> seq) of our buffer after applying it; we keep the last one per buffer
+-- (`st.base`) and the engine agents our connections had (`st.agents`, from `dist-space/info`,
+-- the last 16). Each new connection sends them as `initializationOptions.reopen[uri]`, so
+-- after a reconnect (a daemon restart included) the daemon merges the buffer as our edit made
+-- at exactly that version: an edit we never received is not mistaken for our deletion.
+--
 -- Buffer model: the buffer text is exactly the lines joined with "\n" ('noeol', 'nofixeol'):
 -- a file ending in a newline shows one extra empty last line, so every position the daemon
 -- sends exists in the buffer.
@@ -30,7 +37,7 @@ local config = {
   connect_timeout = 3000,
 }
 
--- bufnr -> { uri, root, client_id, opened, sent, seen, applying }
+-- bufnr -> { uri, root, client_id, opened, sent, seen, applying, base, agents }
 local bufs = {}
 -- peer id -> { id, name, uri, cursors }
 local peers = {}
@@ -50,6 +57,53 @@ local function request_sync(client, method, params, timeout)
     return client:request_sync(method, params, timeout)
   end
   return client.request_sync(method, params, timeout)
+end
+
+local function request_async(client, method, params, handler)
+  if vim.fn.has('nvim-0.11') == 1 then
+    return client:request(method, params, handler)
+  end
+  return client.request(method, params, handler)
+end
+
+local MAX_AGENTS = 16
+
+-- The engine agent of a connection: remembered for every buffer of its root.
+local function remember_agent(root, agent)
+  if type(agent) ~= 'string' then
+    return
+  end
+  for _, st in pairs(bufs) do
+    if st.root == root then
+      st.agents = st.agents or {}
+      if st.agents[#st.agents] ~= agent then
+        table.insert(st.agents, agent)
+        while #st.agents > MAX_AGENTS do
+          table.remove(st.agents, 1)
+        end
+      end
+    end
+  end
+end
+
+-- `initializationOptions.reopen` for a new connection to `root`.
+local function reopen_hints(root)
+  local out = {}
+  for _, st in pairs(bufs) do
+    if st.root == root and type(st.base) == 'table' and next(st.base) ~= nil then
+      out[st.uri] = { base = st.base, agents = st.agents or {} }
+    end
+  end
+  if next(out) == nil then
+    return nil
+  end
+  return out
+end
+
+local function set_base(st, base)
+  if type(base) == 'table' then
+    st.base = base
+  end
 end
 
 local function log(msg, level)
@@ -171,7 +225,10 @@ local function handle_edit(_, params)
   end)
   st.applying = false
   st.seen = params.rev
-  if not ok then
+  if ok then
+    set_base(st, params.base)
+  else
+    st.base = nil -- the buffer may hold part of it
     log('could not apply a remote edit: ' .. tostring(err) .. ' (reconnecting)', vim.log.levels.ERROR)
     local client = client_of(st)
     if client then
@@ -191,6 +248,8 @@ local function handle_resync(_, params)
   end)
   st.applying = false
   st.sent, st.seen = 0, 0
+  st.base = nil
+  set_base(st, params.base)
 end
 
 local function draw_peer(p)
@@ -419,7 +478,7 @@ attach = function(buf)
     name = 'dist-space',
     cmd = cmd,
     root_dir = root,
-    init_options = { name = config.name, revisionProtocol = true },
+    init_options = { name = config.name, revisionProtocol = true, reopen = reopen_hints(root) },
     capabilities = vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), {
       general = { positionEncodings = { 'utf-8' } },
     }),
@@ -429,13 +488,19 @@ attach = function(buf)
       ['dist-space/presence'] = handle_presence,
       ['dist-space/resync'] = handle_resync,
     },
-    on_attach = function(_, b)
+    on_attach = function(client, b)
       local s = bufs[b]
       if s then
         s.opened, s.sent, s.seen = true, 0, 0
         reconnect_delay[s.root] = nil
         direct_failed[s.root] = nil
         send_cursor(b)
+        -- This connection's engine agent: its changes are in our buffer (see top).
+        request_async(client, 'dist-space/info', {}, function(err, res)
+          if not err and type(res) == 'table' then
+            remember_agent(s.root, res.agent)
+          end
+        end)
       end
     end,
     -- A read error (ECONNRESET: the daemon was killed with our bytes unread) is only reported
