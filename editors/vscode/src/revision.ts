@@ -19,6 +19,12 @@
 //     `seen`, and the sidecar re-sends the edit transformed over them. If no local change
 //     explains the rejection, the edit is retried (a few times, then the document is reopened).
 // Remote edits are applied strictly one after another (a queue).
+//
+// Reopening (sidecar/src/reopen.rs): each notice carries `base`, the daemon's wire version
+// (agent -> seq) of the buffer once it is applied; `base` keeps the last applied one and
+// `agents` the engine agents of our connections (from `dist-space/info`, the last 16). Both
+// survive reconnections; `reopenHints` turns them into `initializationOptions.reopen`, so the
+// daemon merges our text at exactly that version after a reconnect or a daemon restart.
 
 import { Change, OffsetEdit, applyParallel, toParallel } from './text';
 
@@ -27,6 +33,37 @@ export interface EditNotice {
   rev: number;
   editorRev: number;
   edits: Change[];
+  /** Wire version of the buffer after this edit (absent from older daemons). */
+  base?: WireVersion;
+}
+
+/** An engine wire version: agent name -> highest seq. */
+export type WireVersion = Record<string, number>;
+
+/** What `initializationOptions.reopen[uri]` says about one document. */
+export interface ReopenHint {
+  base: WireVersion;
+  agents: string[];
+}
+
+export const MAX_AGENTS = 16;
+
+function isWireVersion(v: unknown): v is WireVersion {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'number');
+}
+
+/** `initializationOptions.reopen` for these documents (`undefined` when none has a base). */
+export function reopenHints(docs: Iterable<DocSync>): Record<string, ReopenHint> | undefined {
+  const out: Record<string, ReopenHint> = {};
+  let any = false;
+  for (const d of docs) {
+    const h = d.reopenHint();
+    if (h) {
+      out[d.uri] = h;
+      any = true;
+    }
+  }
+  return any ? out : undefined;
 }
 
 export interface ChangeMessage {
@@ -63,9 +100,13 @@ export class DocSync {
   applied = 0;
   dropped = 0;
   rejected = 0;
+  /** Wire version of the last remote edit applied (kept across reconnections). */
+  base: WireVersion | undefined;
+  /** Engine agents of our connections, oldest first (kept across reconnections). */
+  agents: string[] = [];
   private open = false;
   private queue: EditNotice[] = [];
-  private inFlight: { version: number; rev: number; text: string } | null = null;
+  private inFlight: { version: number; rev: number; text: string; base?: WireVersion } | null = null;
   /** Change events that came while an application was in flight (`asApplied`: the text
    *  right after the event was what the application produces). */
   private held: { version: number; changes: Change[]; asApplied: boolean }[] = [];
@@ -88,6 +129,23 @@ export class DocSync {
     this.seen = 0;
     this.queue = [];
     this.retries = 0;
+  }
+
+  /** A connection's engine agent (from `dist-space/info`). */
+  addAgent(agent: unknown): void {
+    if (typeof agent !== 'string' || this.agents[this.agents.length - 1] === agent) return;
+    this.agents.push(agent);
+    if (this.agents.length > MAX_AGENTS) this.agents.splice(0, this.agents.length - MAX_AGENTS);
+  }
+
+  /** What to tell a new connection about this buffer (`undefined`: no remote edit applied). */
+  reopenHint(): ReopenHint | undefined {
+    if (!this.base || Object.keys(this.base).length === 0) return undefined;
+    return { base: { ...this.base }, agents: [...this.agents] };
+  }
+
+  private noteBase(b: unknown): void {
+    if (isWireVersion(b)) this.base = b;
   }
 
   /** The connection went away: nothing is sent until `opened` again. */
@@ -165,10 +223,11 @@ export class DocSync {
       if (edits.length === 0) {
         this.queue.shift();
         this.seen = n.rev;
+        this.noteBase(n.base);
         this.applied++;
         continue;
       }
-      this.inFlight = { version, rev: n.rev, text: applyParallel(text, edits) };
+      this.inFlight = { version, rev: n.rev, text: applyParallel(text, edits), base: n.base };
       this.host.apply(edits, version).then(
         (ok) => this.settle(ok),
         () => this.settle(false),
@@ -186,6 +245,7 @@ export class DocSync {
     if (ok) {
       if (this.open && this.queue[0]?.rev === f.rev) this.queue.shift();
       this.seen = f.rev;
+      this.noteBase(f.base);
       this.applied++;
       this.retries = 0;
       this.own = { above: f.version, text: f.text };
