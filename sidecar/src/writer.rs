@@ -73,6 +73,8 @@ pub struct Hello {
     pub apply_edit: bool,
     /// `initializationOptions.reopen`: what the plugin's buffers are based on (see `reopen`).
     pub reopen: HashMap<String, crate::reopen::Hint>,
+    /// Answered with the connection's engine agent (the initialize result carries it).
+    pub agent_reply: Option<oneshot::Sender<String>>,
     pub out: mpsc::Sender<Outgoing>,
 }
 
@@ -390,7 +392,7 @@ impl Writer {
         }
     }
 
-    fn hello(&mut self, conn: ConnId, h: Hello) {
+    fn hello(&mut self, conn: ConnId, mut h: Hello) {
         // A fresh agent per connection, never reused (the run id makes it unique across runs).
         let clean: String = h
             .name
@@ -400,6 +402,9 @@ impl Writer {
             .collect();
         let agent = format!("{clean}#{}-{conn}", self.run_id);
         info!(conn, name = %clean, %agent, enc = h.encoding.lsp_name(), revision = h.revision_protocol, "editor connected");
+        if let Some(r) = h.agent_reply.take() {
+            let _ = r.send(agent.clone());
+        }
         self.conns.insert(
             conn,
             Conn {

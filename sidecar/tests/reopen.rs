@@ -103,13 +103,19 @@ fn reopen_at_the_reported_base_keeps_an_acknowledged_edit_the_buffer_never_got()
     let root = d.root.clone();
     let d = Daemon::start(&root);
     let mut c = d.connect();
-    c.request(
+    let init = c.request(
         "initialize",
         json!({"processId": null, "rootUri": null,
                "capabilities": {"general": {"positionEncodings": ["utf-32"]}},
                "initializationOptions": {"name": "Nia", "revisionProtocol": true,
-                   "reopen": {uri.clone(): {"base": base1, "agents": [agent1]}}}}),
+                   "reopen": {uri.clone(): {"base": base1, "agents": [agent1.clone()]}}}}),
     );
+    // The initialize result names the new connection's agent (what the plugins remember).
+    let agent2 = init["result"]["capabilities"]["experimental"]["distSpace"]["agent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no agent in {init}"))
+        .to_string();
+    assert!(agent2.starts_with("Nia#") && agent2 != agent1, "{agent2}");
     c.notify("initialized", json!({}));
     c.did_open(&uri, &n_text);
     let want = "<N1>one\n<A1>two\n<N2>three\n<A2>";
