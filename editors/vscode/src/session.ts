@@ -109,12 +109,21 @@ export class Session {
       async () => {
         if (gen !== this.generation) return;
         this.serverVersion = client.initializeResult?.serverInfo?.version;
+        // This connection's engine agent (for `initializationOptions.reopen`), known before
+        // any didOpen; older daemons only answer it in `dist-space/info` (below).
+        const exp = client.initializeResult?.capabilities?.experimental as { distSpace?: { agent?: unknown } } | undefined;
+        if (typeof exp?.distSpace?.agent === 'string') {
+          this.agent = exp.distSpace.agent;
+          for (const t of this.docs.values()) t.sync.addAgent(this.agent);
+        }
         try {
           const info = (await client.sendRequest('dist-space/info', {})) as { root: string; me: number; version?: string; agent?: string };
           this.root = info.root;
           this.me = info.me;
-          this.agent = info.agent;
-          for (const t of this.docs.values()) t.sync.addAgent(info.agent);
+          if (!this.agent && typeof info.agent === 'string') {
+            this.agent = info.agent;
+            for (const t of this.docs.values()) t.sync.addAgent(info.agent);
+          }
           this.log = `${info.root}/.dist-space/daemon.log`;
         } catch (e) {
           this.out.warn(`dist-space/info failed: ${e}`);

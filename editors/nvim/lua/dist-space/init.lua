@@ -11,8 +11,8 @@
 --
 -- Reopening (see sidecar/src/reopen.rs): every edit/resync notice carries `base`, the daemon's
 -- wire version (agent -> seq) of our buffer after applying it; we keep the last one per buffer
--- (`st.base`) and the engine agents our connections had (`st.agents`, from `dist-space/info`,
--- the last 16). Each new connection sends them as `initializationOptions.reopen[uri]`, so
+-- (`st.base`) and the engine agents our connections had (`st.agents`, from the initialize
+-- result's `capabilities.experimental.distSpace.agent`, the last 16). Each new connection sends them as `initializationOptions.reopen[uri]`, so
 -- after a reconnect (a daemon restart included) the daemon merges the buffer as our edit made
 -- at exactly that version: an edit we never received is not mistaken for our deletion.
 --
@@ -495,12 +495,20 @@ attach = function(buf)
         reconnect_delay[s.root] = nil
         direct_failed[s.root] = nil
         send_cursor(b)
-        -- This connection's engine agent: its changes are in our buffer (see top).
-        request_async(client, 'dist-space/info', {}, function(err, res)
-          if not err and type(res) == 'table' then
-            remember_agent(s.root, res.agent)
-          end
-        end)
+        -- This connection's engine agent: its changes are in our buffer (see top). The
+        -- initialize result carries it (known before any change of ours); older daemons
+        -- only answer it in `dist-space/info`.
+        local caps = client.server_capabilities or {}
+        local ds = type(caps.experimental) == 'table' and caps.experimental.distSpace or nil
+        if type(ds) == 'table' and type(ds.agent) == 'string' then
+          remember_agent(s.root, ds.agent)
+        else
+          request_async(client, 'dist-space/info', {}, function(err, res)
+            if not err and type(res) == 'table' then
+              remember_agent(s.root, res.agent)
+            end
+          end)
+        end
       end
     end,
     -- A read error (ECONNRESET: the daemon was killed with our bytes unread) is only reported
