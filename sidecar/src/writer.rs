@@ -614,7 +614,11 @@ impl Writer {
                 r.ok()
             });
             let (base, edits, which) = match hinted {
-                Some((v, t)) => (v, diff_edits(&t.to_string(), text), "reported"),
+                Some((v, t)) => (
+                    v,
+                    crate::reopen::merge_diff(&t.to_string(), text),
+                    "reported",
+                ),
                 None => {
                     let mut cands = match self.ws.text_file(f) {
                         Some(t) => self.reopen.candidates(f, &name, t.document()),
@@ -629,9 +633,15 @@ impl Writer {
                 conn,
                 uri,
                 edits = edits.len(),
+                deleted = edits.iter().map(|e| e.range.len()).sum::<usize>(),
                 base = which,
                 "didOpen text differs: applied as an edit"
             );
+            if which == "reported" {
+                if let Some(h) = &hint {
+                    debug!(conn, uri, base_agents = h.base.len(), agents = ?h.agents, "reported base");
+                }
+            }
             if edits.is_empty() {
                 // Exactly a state it had: the editor is at that version.
                 let c = self.conns.get_mut(&conn).expect("checked");
