@@ -134,9 +134,9 @@ fn cost(es: &[TextEdit]) -> usize {
 }
 
 /// The candidate whose text needs the smallest diff to `text` (the first on ties), and that
-/// diff. `cands` must not be empty.
+/// diff (a [`merge_diff`]). `cands` must not be empty.
 pub fn best(cands: Vec<Candidate>, text: &str) -> (Frontier, Vec<TextEdit>, &'static str) {
-    let mut best: Option<(usize, Frontier, Vec<TextEdit>, &'static str)> = None;
+    let mut best: Option<(usize, Frontier, Rope, &'static str)> = None;
     for (v, t, which) in cands {
         if best.as_ref().is_some_and(|b| b.0 == 0) {
             break;
@@ -144,11 +144,11 @@ pub fn best(cands: Vec<Candidate>, text: &str) -> (Frontier, Vec<TextEdit>, &'st
         let es = diff_edits(&t.to_string(), text);
         let c = cost(&es);
         if best.as_ref().is_none_or(|b| c < b.0) {
-            best = Some((c, v, es, which));
+            best = Some((c, v, t, which));
         }
     }
-    let (_, v, es, which) = best.expect("at least one candidate");
-    (v, es, which)
+    let (_, v, t, which) = best.expect("at least one candidate");
+    (v, merge_diff(&t.to_string(), text), which)
 }
 
 /// Above this (chars of the changed middle, times the heuristic diff's cost) the minimal
