@@ -20,9 +20,10 @@
 //! Picking by smallest diff is a guess, and it guesses wrong exactly when it matters most: a
 //! buffer that never received an acknowledged edit (broadcast lost in a `kill -9`) looks like
 //! the run start plus the editor deleting that edit. So the plugins tell the daemon what their
-//! buffer holds: every `dist-space/edit` (and `dist-space/resync`) notice carries `base`, the
-//! wire version (agent name -> highest seq, stable across restarts) of the editor's buffer
-//! after that edit; `dist-space/info` returns the connection's engine agent (`agent`). A
+//! buffer holds: every `dist-space/edit` notice carries the wire version (agent name -> highest
+//! seq, stable across restarts) of the editor's buffer after that edit, as changes since the
+//! previous notice (`baseDelta`; `dist-space/resync`: whole, `base`; see `crate::proto`); the
+//! initialize result names the connection's engine agent. A
 //! plugin remembers, per buffer, the `base` of the last remote edit it applied and the agents
 //! it had (one per connection, the last 16), and on each (re)connection sends
 //! `initializationOptions.reopen = { [uri] = { base, agents } }` ([`Hint`]).

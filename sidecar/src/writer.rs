@@ -152,6 +152,8 @@ struct EditorDoc {
     /// Plain clients: the last document version they reported, and the apply in flight.
     lsp_version: Option<i64>,
     pending_apply: Option<PendingApply>,
+    /// The wire version last announced in a `dist-space/edit` (notices carry only changes).
+    wire_sent: engine::RemoteVersion,
 }
 
 impl EditorDoc {
@@ -168,6 +170,7 @@ impl EditorDoc {
             ed_rev: 0,
             lsp_version: None,
             pending_apply: None,
+            wire_sent: engine::RemoteVersion::new(),
         }
     }
 }
@@ -1075,24 +1078,29 @@ impl Writer {
                     after: doc_v.clone(),
                     text,
                 });
-                let base = match &wire {
-                    Some(w) => w.clone(),
-                    None => {
-                        let tf = self.ws.text_file(f).expect("checked");
-                        wire.insert(tf.doc.remote_version(&doc_v)).clone()
-                    }
-                };
+                if wire.is_none() {
+                    let tf = self.ws.text_file(f).expect("checked");
+                    wire = Some(tf.doc.remote_version(&doc_v));
+                }
                 let ed = self
                     .conns
                     .get_mut(&id)
                     .and_then(|c| c.docs.get_mut(&f))
                     .expect("checked");
+                // Only what changed since the last notice (the version grows with history).
+                let mut base_delta = engine::RemoteVersion::new();
+                for (k, v) in wire.iter().flatten() {
+                    if ed.wire_sent.get(k) != Some(v) {
+                        base_delta.insert(k.clone(), *v);
+                        ed.wire_sent.insert(k.clone(), *v);
+                    }
+                }
                 let notice = EditNotice {
                     uri: ed.uri.clone(),
                     rev,
                     editor_rev: ed.ed_rev,
                     edits,
-                    base,
+                    base_delta,
                 };
                 self.stats.edits_sent += 1;
                 sent_any = true;

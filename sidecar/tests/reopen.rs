@@ -78,18 +78,21 @@ fn reopen_at_the_reported_base_keeps_an_acknowledged_edit_the_buffer_never_got()
         n.pump(Duration::from_millis(20));
         (n.text == "one\n<A1>two\nthree\n").then_some(())
     });
-    let base1 = n.base.clone().expect("edit notices carry base");
-    assert!(
-        base1.is_object() && base1.as_object().unwrap().len() == 1,
-        "{base1}"
-    );
+    // A second notice carries only what changed (`baseDelta`); the editor's map merges them.
+    a.insert("o.txt", 0, "<A0>");
+    wait_for("Nia applies <A0>", Duration::from_secs(10), || {
+        n.pump(Duration::from_millis(20));
+        (n.text == "<A0>one\n<A1>two\nthree\n").then_some(())
+    });
+    let base1 = n.base.clone().expect("edit notices carry baseDelta");
+    assert!(!base1.as_object().unwrap().is_empty(), "{base1}");
 
     n.edit(0..0, "<N1>");
     wait_for("the daemon has <N1>", Duration::from_secs(10), || {
         n.c.text(&uri).starts_with("<N1>").then_some(())
     });
     // Acknowledged, made after <N1>: Nia never reads its broadcast.
-    let end = "<N1>one\n<A1>two\nthree\n".chars().count();
+    let end = "<N1><A0>one\n<A1>two\nthree\n".chars().count();
     a.insert("o.txt", end, "<A2>");
     drop(a);
     d.kill9();
@@ -98,7 +101,7 @@ fn reopen_at_the_reported_base_keeps_an_acknowledged_edit_the_buffer_never_got()
     let at = n.text.to_string().find("three").unwrap();
     n.text.insert(at, "<N2>");
     let n_text = n.text.to_string();
-    assert_eq!(n_text, "<N1>one\n<A1>two\n<N2>three\n");
+    assert_eq!(n_text, "<N1><A0>one\n<A1>two\n<N2>three\n");
 
     let root = d.root.clone();
     let d = Daemon::start(&root);
@@ -118,7 +121,7 @@ fn reopen_at_the_reported_base_keeps_an_acknowledged_edit_the_buffer_never_got()
     assert!(agent2.starts_with("Nia#") && agent2 != agent1, "{agent2}");
     c.notify("initialized", json!({}));
     c.did_open(&uri, &n_text);
-    let want = "<N1>one\n<A1>two\n<N2>three\n<A2>";
+    let want = "<N1><A0>one\n<A1>two\n<N2>three\n<A2>";
     assert_eq!(c.text(&uri), want);
     let mut n = RevAgent {
         c,
@@ -129,6 +132,7 @@ fn reopen_at_the_reported_base_keeps_an_acknowledged_edit_the_buffer_never_got()
         applied: 0,
         dropped: 0,
         base: None,
+        wire: Default::default(),
     };
     wait_for("Nia gets <A2>", Duration::from_secs(10), || {
         n.pump(Duration::from_millis(20));

@@ -20,8 +20,10 @@
 //     explains the rejection, the edit is retried (a few times, then the document is reopened).
 // Remote edits are applied strictly one after another (a queue).
 //
-// Reopening (sidecar/src/reopen.rs): each notice carries `base`, the daemon's wire version
-// (agent -> seq) of the buffer once it is applied; `base` keeps the last applied one and
+// Reopening (sidecar/src/reopen.rs): the daemon's wire version (agent -> seq) of the buffer once
+// a notice is applied comes as changes (`baseDelta`), merged into `wire` for every notice
+// (applied or dropped: the versions only grow); `base` keeps `wire` as of the last applied
+// notice, and
 // `agents` the engine agents of our connections (from `dist-space/info`, the last 16). Both
 // survive reconnections; `reopenHints` turns them into `initializationOptions.reopen`, so the
 // daemon merges our text at exactly that version after a reconnect or a daemon restart.
@@ -33,8 +35,8 @@ export interface EditNotice {
   rev: number;
   editorRev: number;
   edits: Change[];
-  /** Wire version of the buffer after this edit (absent from older daemons). */
-  base?: WireVersion;
+  /** Changed entries of the buffer's wire version after this edit (absent from older daemons). */
+  baseDelta?: WireVersion;
 }
 
 /** An engine wire version: agent name -> highest seq. */
@@ -102,10 +104,13 @@ export class DocSync {
   rejected = 0;
   /** Wire version of the last remote edit applied (kept across reconnections). */
   base: WireVersion | undefined;
+  /** Every notice's `baseDelta` merged, since the document was (re)opened. */
+  private wire: WireVersion = {};
   /** Engine agents of our connections, oldest first (kept across reconnections). */
   agents: string[] = [];
   private open = false;
-  private queue: EditNotice[] = [];
+  /** Queued notices, each with the wire version its application brings the buffer to. */
+  private queue: (EditNotice & { base?: WireVersion })[] = [];
   private inFlight: { version: number; rev: number; text: string; base?: WireVersion } | null = null;
   /** Change events that came while an application was in flight (`asApplied`: the text
    *  right after the event was what the application produces). */
@@ -129,6 +134,7 @@ export class DocSync {
     this.seen = 0;
     this.queue = [];
     this.retries = 0;
+    this.wire = {};
   }
 
   /** A connection's engine agent (from `dist-space/info`). */
@@ -144,8 +150,8 @@ export class DocSync {
     return { base: { ...this.base }, agents: [...this.agents] };
   }
 
-  private noteBase(b: unknown): void {
-    if (isWireVersion(b)) this.base = b;
+  private mergeWire(d: unknown): void {
+    if (isWireVersion(d)) Object.assign(this.wire, d);
   }
 
   /** The connection went away: nothing is sent until `opened` again. */
@@ -199,7 +205,8 @@ export class DocSync {
   remoteEdit(n: EditNotice): void {
     this.t(`remote rev ${n.rev} editorRev ${n.editorRev} ${JSON.stringify(n.edits)}`);
     if (!this.open) return;
-    this.queue.push(n);
+    this.mergeWire(n.baseDelta);
+    this.queue.push({ ...n, base: { ...this.wire } });
     this.pump();
   }
 
@@ -223,7 +230,7 @@ export class DocSync {
       if (edits.length === 0) {
         this.queue.shift();
         this.seen = n.rev;
-        this.noteBase(n.base);
+        this.base = n.base;
         this.applied++;
         continue;
       }
@@ -245,7 +252,7 @@ export class DocSync {
     if (ok) {
       if (this.open && this.queue[0]?.rev === f.rev) this.queue.shift();
       this.seen = f.rev;
-      this.noteBase(f.base);
+      if (f.base) this.base = f.base;
       this.applied++;
       this.retries = 0;
       this.own = { above: f.version, text: f.text };

@@ -251,7 +251,7 @@ test('reopening resets the revision counters; nothing is sent while closed', asy
 
 // ---------------------------------------------------------------- reopen hints (base, agents)
 
-const withBase = (n: EditNotice, base: Record<string, number>): EditNotice => ({ ...n, base });
+const withBase = (n: EditNotice, baseDelta: Record<string, number>): EditNotice => ({ ...n, baseDelta });
 
 test('base: the wire version of the last applied edit, not of refused or stale ones', async () => {
   const { vs, sync } = setup('abc');
@@ -272,12 +272,19 @@ test('base: the wire version of the last applied edit, not of refused or stale o
   // Stale (names fewer of our changes than we sent): dropped, the base stays.
   sync.remoteEdit(withBase(edit(3, 0), { 'agent#r-1': 6 }));
   assert.deepEqual(sync.base, { 'agent#r-1': 4 });
-  // An edit with nothing to change still moves the base.
-  sync.remoteEdit(withBase(edit(4, 1, []), { 'agent#r-1': 6, 'Ann#r-2': 0 }));
+  // Notices carry only what changed (baseDelta), dropped ones included: an edit with nothing
+  // to change still moves the base, to everything merged so far.
+  sync.remoteEdit(withBase(edit(4, 1, []), { 'Ann#r-2': 0 }));
   assert.deepEqual(sync.base, { 'agent#r-1': 6, 'Ann#r-2': 0 });
-  // A malformed base is ignored.
-  sync.remoteEdit({ ...edit(5, 1, []), base: [1, 2] as unknown as Record<string, number> });
+  // A malformed delta is ignored.
+  sync.remoteEdit({ ...edit(5, 1, []), baseDelta: [1, 2] as unknown as Record<string, number> });
   assert.deepEqual(sync.base, { 'agent#r-1': 6, 'Ann#r-2': 0 });
+  // Reopened (a new connection): the running map restarts, the applied base stays.
+  sync.closed();
+  sync.opened();
+  assert.deepEqual(sync.base, { 'agent#r-1': 6, 'Ann#r-2': 0 });
+  sync.remoteEdit(withBase(edit(1, 0, []), { 'agent#r-1': 7 }));
+  assert.deepEqual(sync.base, { 'agent#r-1': 7 }, 'the first notice after didOpen is complete');
 });
 
 test('base and agents survive reconnections and become initializationOptions.reopen', async () => {

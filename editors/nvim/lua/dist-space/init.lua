@@ -9,9 +9,10 @@
 -- application of a remote edit is not reported back (the `applying` flag), and the cursor is
 -- kept in place with an extmark.
 --
--- Reopening (see sidecar/src/reopen.rs): every edit/resync notice carries `base`, the daemon's
--- wire version (agent -> seq) of our buffer after applying it; we keep the last one per buffer
--- (`st.base`) and the engine agents our connections had (`st.agents`, from the initialize
+-- Reopening (see sidecar/src/reopen.rs): the daemon's wire version (agent -> seq) of our buffer
+-- after each edit notice is sent as changes (`baseDelta`, merged into `st.wire` whether the edit
+-- is applied or dropped; `dist-space/resync` carries it whole as `base`); we keep the one of
+-- the last notice applied per buffer (`st.base`) and the engine agents our connections had (`st.agents`, from the initialize
 -- result's `capabilities.experimental.distSpace.agent`, the last 16). Each new connection sends them as `initializationOptions.reopen[uri]`, so
 -- after a reconnect (a daemon restart included) the daemon merges the buffer as our edit made
 -- at exactly that version: an edit we never received is not mistaken for our deletion.
@@ -37,7 +38,7 @@ local config = {
   connect_timeout = 3000,
 }
 
--- bufnr -> { uri, root, client_id, opened, sent, seen, applying, base, agents }
+-- bufnr -> { uri, root, client_id, opened, sent, seen, applying, wire, base, agents }
 local bufs = {}
 -- peer id -> { id, name, uri, cursors }
 local peers = {}
@@ -100,10 +101,24 @@ local function reopen_hints(root)
   return out
 end
 
-local function set_base(st, base)
-  if type(base) == 'table' then
-    st.base = base
+-- Merge a notice's `baseDelta` into the connection's running wire version of the buffer.
+local function merge_wire(st, delta)
+  st.wire = st.wire or {}
+  if type(delta) == 'table' then
+    for k, v in pairs(delta) do
+      if type(k) == 'string' and type(v) == 'number' then
+        st.wire[k] = v
+      end
+    end
   end
+end
+
+local function snapshot_wire(st)
+  local b = {}
+  for k, v in pairs(st.wire or {}) do
+    b[k] = v
+  end
+  return b
 end
 
 local function log(msg, level)
@@ -213,6 +228,7 @@ local function handle_edit(_, params)
   if not buf then
     return
   end
+  merge_wire(st, params.baseDelta)
   if params.editorRev ~= st.sent then
     return -- stale: based on fewer of our changes than we sent; the daemon re-sends it
   end
@@ -226,7 +242,7 @@ local function handle_edit(_, params)
   st.applying = false
   st.seen = params.rev
   if ok then
-    set_base(st, params.base)
+    st.base = snapshot_wire(st)
   else
     st.base = nil -- the buffer may hold part of it
     log('could not apply a remote edit: ' .. tostring(err) .. ' (reconnecting)', vim.log.levels.ERROR)
@@ -248,8 +264,9 @@ local function handle_resync(_, params)
   end)
   st.applying = false
   st.sent, st.seen = 0, 0
-  st.base = nil
-  set_base(st, params.base)
+  st.wire = {}
+  merge_wire(st, params.base)
+  st.base = snapshot_wire(st)
 end
 
 local function draw_peer(p)
@@ -491,7 +508,7 @@ attach = function(buf)
     on_attach = function(client, b)
       local s = bufs[b]
       if s then
-        s.opened, s.sent, s.seen = true, 0, 0
+        s.opened, s.sent, s.seen, s.wire = true, 0, 0, {}
         reconnect_delay[s.root] = nil
         direct_failed[s.root] = nil
         send_cursor(b)
