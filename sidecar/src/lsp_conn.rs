@@ -51,13 +51,27 @@ pub fn negotiate_encoding(offered: &[String]) -> PositionEncoding {
     PositionEncoding::Utf16
 }
 
+/// The connection's engine agent name, answered by the writer when it handles the hello.
+type AgentSlot = Arc<Mutex<Option<oneshot::Receiver<String>>>>;
+
 struct Backend {
     neg: Arc<Mutex<Negotiated>>,
+    agent: AgentSlot,
 }
 
 impl LanguageServer for Backend {
     async fn initialize(&self, _: InitializeParams) -> jsonrpc::Result<InitializeResult> {
         let n = self.neg.lock().map(|n| n.clone()).unwrap_or_default();
+        // The engine agent this connection's edits are made as (plugins remember it for
+        // `initializationOptions.reopen`, see `crate::reopen`): known before any didOpen.
+        let rx = self.agent.lock().ok().and_then(|mut a| a.take());
+        let agent = match rx {
+            Some(rx) => tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
+            None => None,
+        };
         // Revision-protocol clients send their changes as `dist-space/change`, so they get no
         // standard change sync (kind 0); everyone else gets incremental sync (kind 2).
         let v = json!({
@@ -68,7 +82,7 @@ impl LanguageServer for Backend {
                     "change": if n.revision { 0 } else { 2 },
                     "save": { "includeText": false },
                 },
-                "experimental": { "distSpace": { "revisionProtocol": n.revision } },
+                "experimental": { "distSpace": { "revisionProtocol": n.revision, "agent": agent } },
             },
             "serverInfo": { "name": "dist-space", "version": env!("CARGO_PKG_VERSION") },
         });
@@ -86,6 +100,7 @@ struct Ordered {
     conn: ConnId,
     tx: EventTx,
     neg: Arc<Mutex<Negotiated>>,
+    agent: AgentSlot,
     hello: Option<(String, mpsc::Sender<Outgoing>)>,
 }
 
@@ -135,6 +150,10 @@ impl Service<Request> for Ordered {
             }
             if let Some((default_name, out)) = self.hello.take() {
                 let name = if name.is_empty() { default_name } else { name };
+                let (agent_reply, agent_rx) = oneshot::channel();
+                if let Ok(mut a) = self.agent.lock() {
+                    *a = Some(agent_rx);
+                }
                 let _ = self.tx.send(Event::Hello {
                     conn: self.conn,
                     hello: Hello {
@@ -142,6 +161,8 @@ impl Service<Request> for Ordered {
                         encoding,
                         revision_protocol: revision,
                         apply_edit,
+                        reopen: crate::reopen::parse_hints(opts),
+                        agent_reply: Some(agent_reply),
                         out,
                     },
                 });
@@ -332,10 +353,15 @@ pub async fn serve_conn(stream: UnixStream, conn: ConnId, tx: EventTx) {
     let (out_tx, out_rx) = mpsc::channel(MAX_OUTBOX);
     let (kill_tx, kill_rx) = oneshot::channel::<String>();
     let backend_neg = neg.clone();
+    let agent: AgentSlot = Arc::new(Mutex::new(None));
+    let backend_agent = agent.clone();
     let mut client_slot = None;
     let (service, socket) = LspService::build(|client| {
         client_slot = Some(client);
-        Backend { neg: backend_neg }
+        Backend {
+            neg: backend_neg,
+            agent: backend_agent,
+        }
     })
     .finish();
     let ordered = Ordered {
@@ -343,6 +369,7 @@ pub async fn serve_conn(stream: UnixStream, conn: ConnId, tx: EventTx) {
         conn,
         tx: tx.clone(),
         neg,
+        agent,
         hello: Some((format!("editor-{conn}"), out_tx)),
     };
     let fwd = client_slot.map(|c| tokio::spawn(forward(c, out_rx, kill_tx, conn, tx.clone())));

@@ -9,7 +9,7 @@
 //! * editor -> sidecar `dist-space/change {uri, seen, changes}`: `changes` are LSP
 //!   content changes in sequence; `seen` is the `rev` of the last `dist-space/edit` the editor
 //!   applied (0: none). Each change message counts as one editor revision.
-//! * sidecar -> editor `dist-space/edit {uri, rev, editorRev, edits}`: `edits` are applied in
+//! * sidecar -> editor `dist-space/edit {uri, rev, editorRev, edits, baseDelta}`: `edits` are applied in
 //!   sequence (each range refers to the text after the previous edit); `editorRev` is the
 //!   number of change messages of this editor the sidecar had processed when it computed the
 //!   edit. The editor applies it only if `editorRev` equals the number of change messages it
@@ -21,8 +21,26 @@
 //!   again, transformed, after the client's change arrives. One apply is in flight per
 //!   document; its `didChange` echo is recognised by content (the change, or the resulting
 //!   text, equals what was sent) and is not applied again.
-//! * `dist-space/resync {uri, text}`: the sidecar could not place an editor message (protocol
-//!   violation); the editor replaces its buffer with `text` and continues from revision 0.
+//! * `dist-space/resync {uri, text, base}`: the sidecar could not place an editor message
+//!   (protocol violation); the editor replaces its buffer with `text` and continues from
+//!   revision 0.
+//!
+//! ## Reopening after a reconnect (`base`, `initializationOptions.reopen`)
+//! The base of a notice is the engine wire version (agent name -> highest seq; stable across
+//! daemon restarts) of the editor's buffer after it applies the notice. It grows with the
+//! history, so `dist-space/edit` carries only `baseDelta`: the entries that changed since the
+//! previous notice for that document on this connection (the first notice after `didOpen`:
+//! all). The editor merges every notice's `baseDelta` into a running map (applied or dropped
+//! as stale: the versions only grow) and, when it applies one, takes the map as its `base`.
+//! `dist-space/resync` carries the full `base` (the running map restarts from it). The
+//! initialize result names the connection's engine agent
+//! (`capabilities.experimental.distSpace.agent`; also `dist-space/info` `agent`). A plugin
+//! keeps, per buffer, the `base` of the last notice it applied and its agents (one per
+//! connection, the last 16), and sends them when it (re)connects:
+//! `initializationOptions.reopen = {"<uri>": {"base": {"agent": seq, ...}, "agents": [...]}}`.
+//! The `didOpen` text that differs is then merged as the editor's edit at exactly that version
+//! (see `crate::reopen`); without it the sidecar guesses the base. All optional: a client
+//! that ignores `base` and sends no `reopen` works as before.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -151,6 +169,10 @@ pub struct EditNotice {
     pub rev: u64,
     pub editor_rev: u64,
     pub edits: Vec<ContentChange>,
+    /// The entries of the engine wire version of the editor's buffer after applying `edits`
+    /// that changed since the previous notice for this document on this connection (all of
+    /// them in the first one after `didOpen`). See the module doc.
+    pub base_delta: engine::RemoteVersion,
 }
 
 /// `dist-space/presence` (sidecar -> editors): where participant `id` is; `uri: None` means

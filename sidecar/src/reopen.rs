@@ -16,11 +16,45 @@
 //!    the daemon restarted. Applied there, the diff never deletes anything added in this run;
 //! 3. the disk (a file loaded and edited before attaching), then the document itself.
 //!
+//! ## The editor's own account (plugins): `initializationOptions.reopen`
+//! Picking by smallest diff is a guess, and it guesses wrong exactly when it matters most: a
+//! buffer that never received an acknowledged edit (broadcast lost in a `kill -9`) looks like
+//! the run start plus the editor deleting that edit. So the plugins tell the daemon what their
+//! buffer holds: every `dist-space/edit` notice carries the wire version (agent name -> highest
+//! seq, stable across restarts) of the editor's buffer after that edit, as changes since the
+//! previous notice (`baseDelta`; `dist-space/resync`: whole, `base`; see `crate::proto`); the
+//! initialize result names the connection's engine agent. A
+//! plugin remembers, per buffer, the `base` of the last remote edit it applied and the agents
+//! it had (one per connection, the last 16), and on each (re)connection sends
+//! `initializationOptions.reopen = { [uri] = { base, agents } }` ([`Hint`]).
+//!
+//! The buffer's version is then [`hinted_base`]: the union of
+//! * `base`, clamped to what the document holds (an agent whose reported seq is beyond the
+//!   document's latest event of it: that edit was broadcast but never made durable; its text
+//!   is in the buffer and comes back as the editor's edit), and
+//! * the latest event each reported agent has in the document: the editor's own changes that
+//!   the daemon received (its buffer holds them). An own event's parents are what the editor
+//!   had seen when it made it (the `seen` protocol), so this adds nothing the buffer lacks.
+//!
+//! Everything the buffer holds that the document knows is in that version, and nothing else:
+//! the diff from its text to `T` is exactly the editor's typing the daemon never received.
+//! When the hint is unusable (no agent known, a version that does not resolve, or one compacted
+//! away: checkout fails) the candidates above are used. Plain LSP clients send no hint.
+//!
+//! With the right base, the diff's shape still matters: it is merged with what others did
+//! since, and a heuristic diff moves text around (deletes characters, inserts equal ones
+//! elsewhere) and starts insertions mid-word, so a concurrent insertion lands inside the
+//! editor's text. [`merge_diff`] is a minimal char diff whose insertions are slid to natural
+//! places (found by the Neovim crash test: markers split by an agent's marker).
+//!
 //! Invariant: a reopen never deletes text that was inserted after the chosen base; the base
-//! is the document itself only when no older candidate explains `T` at least as well.
+//! is the document itself only when no older candidate explains `T` at least as well. With a
+//! usable hint, an edit the buffer never received is never read as the editor deleting it.
 use std::collections::HashMap;
 
-use engine::{Document, Frontier, Rope};
+use engine::{Document, Frontier, RemoteId, RemoteVersion, Rope};
+use serde::Deserialize;
+use serde_json::Value;
 use vfs::diff::{diff_edits, TextEdit};
 use vfs::{FileId, Workspace};
 
@@ -103,9 +137,9 @@ fn cost(es: &[TextEdit]) -> usize {
 }
 
 /// The candidate whose text needs the smallest diff to `text` (the first on ties), and that
-/// diff. `cands` must not be empty.
+/// diff (a [`merge_diff`]). `cands` must not be empty.
 pub fn best(cands: Vec<Candidate>, text: &str) -> (Frontier, Vec<TextEdit>, &'static str) {
-    let mut best: Option<(usize, Frontier, Vec<TextEdit>, &'static str)> = None;
+    let mut best: Option<(usize, Frontier, Rope, &'static str)> = None;
     for (v, t, which) in cands {
         if best.as_ref().is_some_and(|b| b.0 == 0) {
             break;
@@ -113,9 +147,304 @@ pub fn best(cands: Vec<Candidate>, text: &str) -> (Frontier, Vec<TextEdit>, &'st
         let es = diff_edits(&t.to_string(), text);
         let c = cost(&es);
         if best.as_ref().is_none_or(|b| c < b.0) {
-            best = Some((c, v, es, which));
+            best = Some((c, v, t, which));
         }
     }
-    let (_, v, es, which) = best.expect("at least one candidate");
-    (v, es, which)
+    let (_, v, t, which) = best.expect("at least one candidate");
+    (v, merge_diff(&t.to_string(), text), which)
+}
+
+/// Above this (chars of the changed middle, times the heuristic diff's cost) the minimal
+/// diff is not attempted: `O((N+M)D)` would stall the writer.
+const MINIMAL_DIFF_BUDGET: usize = 200_000_000;
+
+/// The editor's edit for a reopen: edits turning `old` (the text at its base) into `new`,
+/// valid in sequence. Merged with what others did since that base, the diff's shape matters,
+/// not only its result: a heuristic diff "moves" text (deletes characters and inserts equal
+/// ones elsewhere) and places insertions in the middle of existing words, so a concurrent
+/// insertion at that spot ends up inside the editor's text (seen in the crash test: markers
+/// split by an agent's marker). So: a minimal char diff (pure insertions stay insertions),
+/// each insertion slid to the most natural of its equivalent places (after a line break,
+/// then after whitespace, then after closing punctuation; else where it was). Large inputs
+/// fall back to `vfs::diff::diff_edits`.
+pub fn merge_diff(old: &str, new: &str) -> Vec<TextEdit> {
+    let rough = diff_edits(old, new);
+    let (o, n): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
+    let pre = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
+    let suf = o[pre..]
+        .iter()
+        .rev()
+        .zip(n[pre..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (om, nm) = (&o[pre..o.len() - suf], &n[pre..n.len() - suf]);
+    if (om.len() + nm.len()).saturating_mul(cost(&rough)) > MINIMAL_DIFF_BUDGET {
+        return rough;
+    }
+    let mut input: imara_diff::InternedInput<char> = imara_diff::InternedInput::default();
+    input.update_before(om.iter().copied());
+    input.update_after(nm.iter().copied());
+    let diff = imara_diff::Diff::compute(imara_diff::Algorithm::MyersMinimal, &input);
+    // Hunks in old/new char offsets of the whole texts.
+    let hunks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = diff
+        .hunks()
+        .map(|h| {
+            (
+                pre + h.before.start as usize..pre + h.before.end as usize,
+                pre + h.after.start as usize..pre + h.after.end as usize,
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(hunks.len());
+    let mut delta: isize = 0;
+    let mut prev_end = 0usize; // old offset the previous hunk ended at
+    for (i, (b, a)) in hunks.iter().enumerate() {
+        let (mut at, mut ins): (usize, Vec<char>) = (b.start, n[a.clone()].to_vec());
+        if b.is_empty() && !ins.is_empty() {
+            let next_start = hunks.get(i + 1).map_or(o.len(), |h| h.0.start);
+            (at, ins) = slide(&o, at, ins, prev_end, next_start);
+        }
+        let start = (at as isize + delta) as usize;
+        out.push(TextEdit {
+            range: start..start + b.len(),
+            text: ins.iter().collect(),
+        });
+        delta += ins.len() as isize - b.len() as isize;
+        prev_end = b.end;
+    }
+    out
+}
+
+/// Among the places an insertion of `ins` at `at` in `o` can slide to (within `lo..=hi`,
+/// same resulting text), the most natural one (see [`merge_diff`]).
+fn slide(o: &[char], at: usize, ins: Vec<char>, lo: usize, hi: usize) -> (usize, Vec<char>) {
+    let score = |q: usize| -> u8 {
+        match q.checked_sub(1).map(|i| o[i]) {
+            None | Some('\n') => 3,
+            Some(c) if c.is_whitespace() => 2,
+            Some('>' | ')' | ']' | '}' | ';' | ',' | '.' | '"' | '\'') => 1,
+            _ => 0,
+        }
+    };
+    let mut best = (score(at), at, ins.clone());
+    // Left: inserting `ins` at q equals inserting `o[q-1] + ins[..-1]` at q-1 when
+    // `ins` ends with `o[q-1]`.
+    let (mut q, mut s) = (at, ins.clone());
+    while q > lo && s.last() == Some(&o[q - 1]) {
+        s.pop();
+        s.insert(0, o[q - 1]);
+        q -= 1;
+        if score(q) > best.0 {
+            best = (score(q), q, s.clone());
+        }
+    }
+    let (mut q, mut s) = (at, ins);
+    while q < hi && s.first() == Some(&o[q]) {
+        s.remove(0);
+        s.push(o[q]);
+        q += 1;
+        if score(q) > best.0 {
+            best = (score(q), q, s.clone());
+        }
+    }
+    (best.1, best.2)
+}
+
+/// Most documents and agents per document accepted in one `initializationOptions.reopen`.
+const MAX_HINT_DOCS: usize = 4096;
+const MAX_HINT_AGENTS: usize = 64;
+
+/// What a plugin reported for one document when it (re)connected: the wire version of the
+/// last remote edit it applied to the buffer, and the engine agents it has had.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Hint {
+    #[serde(default)]
+    pub base: RemoteVersion,
+    #[serde(default)]
+    pub agents: Vec<String>,
+}
+
+/// `initializationOptions.reopen` (uri -> [`Hint`]). Lenient: a malformed entry is left out
+/// (the document falls back to the candidates); absent or malformed as a whole: no hints.
+pub fn parse_hints(opts: Option<&Value>) -> HashMap<String, Hint> {
+    let Some(Value::Object(m)) = opts.and_then(|o| o.get("reopen")) else {
+        return HashMap::new();
+    };
+    m.iter()
+        .take(MAX_HINT_DOCS)
+        .filter_map(|(uri, v)| {
+            let mut h: Hint = serde_json::from_value(v.clone()).ok()?;
+            h.agents.truncate(MAX_HINT_AGENTS);
+            Some((uri.clone(), h))
+        })
+        .collect()
+}
+
+/// The version an editor's buffer is based on, from its [`Hint`] (see the module doc):
+/// `base` clamped to the document's events, joined with the latest event of each of the
+/// editor's agents. Errors when nothing in the hint is known to `doc` or it does not resolve.
+pub fn hinted_base(doc: &Document, h: &Hint) -> Result<Frontier, String> {
+    let log = doc.oplog();
+    let latest = |name: &str| -> Option<u64> {
+        let a = log.find_agent(name)?;
+        log.next_seq(a).checked_sub(1)
+    };
+    let mut ids: Vec<RemoteId> = Vec::new();
+    let mut unknown = 0usize;
+    for (name, seq) in &h.base {
+        match latest(name) {
+            Some(last) => ids.push(RemoteId {
+                agent: name.clone(),
+                seq: (*seq).min(last),
+            }),
+            None => unknown += 1,
+        }
+    }
+    for name in &h.agents {
+        if let Some(last) = latest(name) {
+            ids.push(RemoteId {
+                agent: name.clone(),
+                seq: last,
+            });
+        }
+    }
+    if ids.is_empty() {
+        return Err(format!(
+            "no event of the reported version is known ({unknown} agents unknown)"
+        ));
+    }
+    doc.frontier_from_ids(&ids).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// "ab" by `run1`, then the editor `ed1` (which had seen "ab") types "E" at 0 while the
+    /// agent `ag` inserts "X" at the end without the editor having seen it.
+    fn doc() -> (Document, RemoteVersion) {
+        let mut d = Document::new();
+        let r = d.agent("run1");
+        d.insert(r, 0, "ab").unwrap();
+        let seen = d.remote_version(&d.version().clone());
+        let ed = d.agent("ed1");
+        d.insert(ed, 0, "E").unwrap();
+        let ag = d.agent("ag");
+        d.insert(ag, 3, "X").unwrap();
+        (d, seen)
+    }
+
+    fn hint(base: &RemoteVersion, agents: &[&str]) -> Hint {
+        Hint {
+            base: base.clone(),
+            agents: agents.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_base_joins_the_reported_version_and_the_editors_own_events() {
+        let (d, seen) = doc();
+        let v = hinted_base(&d, &hint(&seen, &["ed1", "gone-agent"])).unwrap();
+        // The editor's buffer holds "ab" and its own "E", never the agent's "X".
+        assert_eq!(d.checkout(&v).unwrap().to_string(), "Eab");
+        let v = hinted_base(&d, &hint(&seen, &[])).unwrap();
+        assert_eq!(d.checkout(&v).unwrap().to_string(), "ab");
+    }
+
+    #[test]
+    fn a_reported_event_the_document_lacks_is_clamped_to_the_last_it_holds() {
+        let (d, mut seen) = doc();
+        // The editor applied run1's events up to seq 7 (broadcast, then lost in a crash).
+        seen.insert("run1".into(), 7);
+        let v = hinted_base(&d, &hint(&seen, &["ed1"])).unwrap();
+        assert_eq!(d.checkout(&v).unwrap().to_string(), "Eab");
+    }
+
+    #[test]
+    fn a_hint_naming_nothing_the_document_knows_is_unusable() {
+        let (d, _) = doc();
+        let mut other = RemoteVersion::new();
+        other.insert("other-run".into(), 3);
+        assert!(hinted_base(&d, &hint(&other, &["nobody"])).is_err());
+        assert!(hinted_base(&d, &Hint::default()).is_err());
+    }
+
+    fn apply(old: &str, es: &[TextEdit]) -> String {
+        let mut r = Rope::from_str(old);
+        for e in es {
+            r.remove(e.range.clone());
+            r.insert(e.range.start, &e.text);
+        }
+        r.to_string()
+    }
+
+    #[test]
+    fn merge_diff_keeps_insertions_whole_and_at_natural_places() {
+        // "<N2>" typed before "<N20>": also expressible as "N2><" after the first "<"
+        // or "2><N" after "<N"; the line start is where it was typed.
+        let old = "a\n<N20>b\n";
+        let new = "a\n<N2><N20>b\n";
+        let es = merge_diff(old, new);
+        assert_eq!(
+            es,
+            [TextEdit {
+                range: 2..2,
+                text: "<N2>".into()
+            }]
+        );
+        // Many insertions into repeated lines: insertions only, each at a line start.
+        let old = "alpha\n".repeat(12);
+        let mut new = String::new();
+        for (i, l) in old.split_inclusive('\n').enumerate() {
+            if i % 3 == 0 {
+                new.push_str(&format!("<N{i}>"));
+            }
+            new.push_str(l);
+        }
+        let es = merge_diff(&old, &new);
+        assert!(es.iter().all(|e| e.range.is_empty()), "{es:?}");
+        assert!(
+            es.iter()
+                .all(|e| e.text.starts_with('<') && e.text.ends_with('>')),
+            "{es:?}"
+        );
+        assert_eq!(apply(&old, &es), new);
+    }
+
+    #[test]
+    fn merge_diff_turns_any_text_into_any_other() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let alphabet: Vec<char> = "ab<>\n é".chars().collect();
+        for _ in 0..300 {
+            let mut t = |n: usize| -> String {
+                (0..rng.usize(0..n))
+                    .map(|_| alphabet[rng.usize(..alphabet.len())])
+                    .collect()
+            };
+            let (old, new) = (t(30), t(30));
+            assert_eq!(
+                apply(&old, &merge_diff(&old, &new)),
+                new,
+                "{old:?} -> {new:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hints_parse_leniently() {
+        let opts = json!({"reopen": {
+            "file:///a": {"base": {"x#1": 3}, "agents": ["me#1", "me#2"]},
+            "file:///b": {"base": [1, 2]},
+            "file:///c": "nonsense",
+            "file:///d": {"base": {"x#1": -1}},
+        }});
+        let h = parse_hints(Some(&opts));
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["file:///a"].base["x#1"], 3);
+        assert_eq!(h["file:///a"].agents, ["me#1", "me#2"]);
+        assert!(parse_hints(Some(&json!({"reopen": [1]}))).is_empty());
+        assert!(parse_hints(Some(&json!({"name": "x"}))).is_empty());
+        assert!(parse_hints(None).is_empty());
+    }
 }

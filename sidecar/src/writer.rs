@@ -71,6 +71,10 @@ pub struct Hello {
     pub revision_protocol: bool,
     /// The client accepts versioned `workspace/applyEdit` (used when not `revision_protocol`).
     pub apply_edit: bool,
+    /// `initializationOptions.reopen`: what the plugin's buffers are based on (see `reopen`).
+    pub reopen: HashMap<String, crate::reopen::Hint>,
+    /// Answered with the connection's engine agent (the initialize result carries it).
+    pub agent_reply: Option<oneshot::Sender<String>>,
     pub out: mpsc::Sender<Outgoing>,
 }
 
@@ -148,6 +152,8 @@ struct EditorDoc {
     /// Plain clients: the last document version they reported, and the apply in flight.
     lsp_version: Option<i64>,
     pending_apply: Option<PendingApply>,
+    /// The wire version last announced in a `dist-space/edit` (notices carry only changes).
+    wire_sent: engine::RemoteVersion,
 }
 
 impl EditorDoc {
@@ -164,6 +170,7 @@ impl EditorDoc {
             ed_rev: 0,
             lsp_version: None,
             pending_apply: None,
+            wire_sent: engine::RemoteVersion::new(),
         }
     }
 }
@@ -181,6 +188,8 @@ struct Conn {
     docs: HashMap<FileId, EditorDoc>,
     /// Last reported cursors: document, version they refer to, char positions (anchor, head).
     presence: Option<Presence>,
+    /// Reported bases of the editor's buffers (uri -> hint), used by `open`.
+    reopen: HashMap<String, crate::reopen::Hint>,
 }
 
 /// Counters for benchmarks and `dist-space/info`.
@@ -427,7 +436,7 @@ impl Writer {
         }
     }
 
-    fn hello(&mut self, conn: ConnId, h: Hello) {
+    fn hello(&mut self, conn: ConnId, mut h: Hello) {
         // A fresh agent per connection, never reused (the run id makes it unique across runs).
         let clean: String = h
             .name
@@ -437,6 +446,9 @@ impl Writer {
             .collect();
         let agent = format!("{clean}#{}-{conn}", self.run_id);
         info!(conn, name = %clean, %agent, enc = h.encoding.lsp_name(), revision = h.revision_protocol, "editor connected");
+        if let Some(r) = h.agent_reply.take() {
+            let _ = r.send(agent.clone());
+        }
         self.conns.insert(
             conn,
             Conn {
@@ -448,6 +460,7 @@ impl Writer {
                 out: h.out,
                 docs: HashMap::new(),
                 presence: None,
+                reopen: h.reopen,
             },
         );
         self.agent_presence(conn, false);
@@ -618,6 +631,9 @@ impl Writer {
         let disk_base = tf.disk_base().clone();
         let doc_text = self.ws.text(f).unwrap_or_default();
         let agent = self.conns[&conn].agent.clone();
+        // The hint describes the buffer as it was when the connection started: only its first
+        // open of `uri` may use it (a later reopen's buffer has applied edits since).
+        let hint = self.conns.get_mut(&conn).and_then(|c| c.reopen.remove(uri));
         // Reconcile (see `crate::reopen`): the editor's text is the document's (nothing to
         // do), the disk's (it loaded the file), or holds edits we never saw. Those become its
         // edit, diffed from and applied at the base that explains the text best: its own last
@@ -631,20 +647,45 @@ impl Writer {
             (disk_base, disk_text)
         } else {
             let name = self.conns[&conn].name.clone();
-            let mut cands = match self.ws.text_file(f) {
-                Some(t) => self.reopen.candidates(f, &name, t.document()),
-                None => Vec::new(),
+            // The editor's own account of its buffer's version first (see `crate::reopen`).
+            let hinted = hint.as_ref().and_then(|h| {
+                let doc = self.ws.text_file(f)?.document();
+                let r = crate::reopen::hinted_base(doc, h)
+                    .and_then(|v| doc.checkout(&v).map(|t| (v, t)).map_err(|e| e.to_string()));
+                if let Err(e) = &r {
+                    info!(conn, uri, error = %e, "reported base unusable: guessing");
+                }
+                r.ok()
+            });
+            let (base, edits, which) = match hinted {
+                Some((v, t)) => (
+                    v,
+                    crate::reopen::merge_diff(&t.to_string(), text),
+                    "reported",
+                ),
+                None => {
+                    let mut cands = match self.ws.text_file(f) {
+                        Some(t) => self.reopen.candidates(f, &name, t.document()),
+                        None => Vec::new(),
+                    };
+                    cands.push((disk_base, disk_text, "disk"));
+                    cands.push((doc_v, doc_text, "document"));
+                    crate::reopen::best(cands, text)
+                }
             };
-            cands.push((disk_base, disk_text, "disk"));
-            cands.push((doc_v, doc_text, "document"));
-            let (base, edits, which) = crate::reopen::best(cands, text);
             info!(
                 conn,
                 uri,
                 edits = edits.len(),
+                deleted = edits.iter().map(|e| e.range.len()).sum::<usize>(),
                 base = which,
                 "didOpen text differs: applied as an edit"
             );
+            if which == "reported" {
+                if let Some(h) = &hint {
+                    debug!(conn, uri, base_agents = h.base.len(), agents = ?h.agents, "reported base");
+                }
+            }
             if edits.is_empty() {
                 // Exactly a state it had: the editor is at that version.
                 let c = self.conns.get_mut(&conn).expect("checked");
@@ -889,11 +930,16 @@ impl Writer {
         };
         let Some(ed) = c.docs.get_mut(&f) else { return };
         let uri = ed.uri.clone();
-        *ed = EditorDoc::new(uri.clone(), v, text.clone());
+        *ed = EditorDoc::new(uri.clone(), v.clone(), text.clone());
+        let base = self
+            .ws
+            .text_file(f)
+            .map(|t| t.doc.remote_version(&v))
+            .unwrap_or_default();
         self.send(
             conn,
             "dist-space/resync",
-            json!({"uri": uri, "text": text.to_string()}),
+            json!({"uri": uri, "text": text.to_string(), "base": base}),
         );
     }
 
@@ -1003,6 +1049,8 @@ impl Writer {
                 continue;
             };
             let doc_v = tf.doc.version().clone();
+            // The wire version editors' buffers are at after this edit (see `crate::reopen`).
+            let mut wire: Option<engine::RemoteVersion> = None;
             let ids: Vec<ConnId> = self.conns.keys().copied().collect();
             for id in ids {
                 let (enc, revision) = match self.conns.get(&id) {
@@ -1071,11 +1119,29 @@ impl Writer {
                     after: doc_v.clone(),
                     text,
                 });
+                if wire.is_none() {
+                    let tf = self.ws.text_file(f).expect("checked");
+                    wire = Some(tf.doc.remote_version(&doc_v));
+                }
+                let ed = self
+                    .conns
+                    .get_mut(&id)
+                    .and_then(|c| c.docs.get_mut(&f))
+                    .expect("checked");
+                // Only what changed since the last notice (the version grows with history).
+                let mut base_delta = engine::RemoteVersion::new();
+                for (k, v) in wire.iter().flatten() {
+                    if ed.wire_sent.get(k) != Some(v) {
+                        base_delta.insert(k.clone(), *v);
+                        ed.wire_sent.insert(k.clone(), *v);
+                    }
+                }
                 let notice = EditNotice {
                     uri: ed.uri.clone(),
                     rev,
                     editor_rev: ed.ed_rev,
                     edits,
+                    base_delta,
                 };
                 self.stats.edits_sent += 1;
                 sent_any = true;
@@ -1193,6 +1259,7 @@ impl Writer {
                     "root": self.root, "socket": self.socket, "pid": std::process::id(),
                     "version": env!("CARGO_PKG_VERSION"),
                     "me": conn, "participants": participants,
+                    "agent": self.conns.get(&conn).map(|c| c.agent.clone()),
                     "files": self.ws.len(),
                 }))
             }

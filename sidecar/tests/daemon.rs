@@ -422,6 +422,8 @@ fn reopen_after_restart_keeps_every_editors_offline_text() {
             seen: 0,
             applied: 0,
             dropped: 0,
+            base: None,
+            wire: Default::default(),
         };
         let mut v = PlainEditor {
             c: v,

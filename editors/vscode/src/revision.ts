@@ -19,6 +19,14 @@
 //     `seen`, and the sidecar re-sends the edit transformed over them. If no local change
 //     explains the rejection, the edit is retried (a few times, then the document is reopened).
 // Remote edits are applied strictly one after another (a queue).
+//
+// Reopening (sidecar/src/reopen.rs): the daemon's wire version (agent -> seq) of the buffer once
+// a notice is applied comes as changes (`baseDelta`), merged into `wire` for every notice
+// (applied or dropped: the versions only grow); `base` keeps `wire` as of the last applied
+// notice, and
+// `agents` the engine agents of our connections (from `dist-space/info`, the last 16). Both
+// survive reconnections; `reopenHints` turns them into `initializationOptions.reopen`, so the
+// daemon merges our text at exactly that version after a reconnect or a daemon restart.
 
 import { Change, OffsetEdit, applyParallel, toParallel } from './text';
 
@@ -27,6 +35,37 @@ export interface EditNotice {
   rev: number;
   editorRev: number;
   edits: Change[];
+  /** Changed entries of the buffer's wire version after this edit (absent from older daemons). */
+  baseDelta?: WireVersion;
+}
+
+/** An engine wire version: agent name -> highest seq. */
+export type WireVersion = Record<string, number>;
+
+/** What `initializationOptions.reopen[uri]` says about one document. */
+export interface ReopenHint {
+  base: WireVersion;
+  agents: string[];
+}
+
+export const MAX_AGENTS = 16;
+
+function isWireVersion(v: unknown): v is WireVersion {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'number');
+}
+
+/** `initializationOptions.reopen` for these documents (`undefined` when none has a base). */
+export function reopenHints(docs: Iterable<DocSync>): Record<string, ReopenHint> | undefined {
+  const out: Record<string, ReopenHint> = {};
+  let any = false;
+  for (const d of docs) {
+    const h = d.reopenHint();
+    if (h) {
+      out[d.uri] = h;
+      any = true;
+    }
+  }
+  return any ? out : undefined;
 }
 
 export interface ChangeMessage {
@@ -63,9 +102,16 @@ export class DocSync {
   applied = 0;
   dropped = 0;
   rejected = 0;
+  /** Wire version of the last remote edit applied (kept across reconnections). */
+  base: WireVersion | undefined;
+  /** Every notice's `baseDelta` merged, since the document was (re)opened. */
+  private wire: WireVersion = {};
+  /** Engine agents of our connections, oldest first (kept across reconnections). */
+  agents: string[] = [];
   private open = false;
-  private queue: EditNotice[] = [];
-  private inFlight: { version: number; rev: number; text: string } | null = null;
+  /** Queued notices, each with the wire version its application brings the buffer to. */
+  private queue: (EditNotice & { base?: WireVersion })[] = [];
+  private inFlight: { version: number; rev: number; text: string; base?: WireVersion } | null = null;
   /** Change events that came while an application was in flight (`asApplied`: the text
    *  right after the event was what the application produces). */
   private held: { version: number; changes: Change[]; asApplied: boolean }[] = [];
@@ -88,6 +134,24 @@ export class DocSync {
     this.seen = 0;
     this.queue = [];
     this.retries = 0;
+    this.wire = {};
+  }
+
+  /** A connection's engine agent (from `dist-space/info`). */
+  addAgent(agent: unknown): void {
+    if (typeof agent !== 'string' || this.agents[this.agents.length - 1] === agent) return;
+    this.agents.push(agent);
+    if (this.agents.length > MAX_AGENTS) this.agents.splice(0, this.agents.length - MAX_AGENTS);
+  }
+
+  /** What to tell a new connection about this buffer (`undefined`: no remote edit applied). */
+  reopenHint(): ReopenHint | undefined {
+    if (!this.base || Object.keys(this.base).length === 0) return undefined;
+    return { base: { ...this.base }, agents: [...this.agents] };
+  }
+
+  private mergeWire(d: unknown): void {
+    if (isWireVersion(d)) Object.assign(this.wire, d);
   }
 
   /** The connection went away: nothing is sent until `opened` again. */
@@ -141,7 +205,8 @@ export class DocSync {
   remoteEdit(n: EditNotice): void {
     this.t(`remote rev ${n.rev} editorRev ${n.editorRev} ${JSON.stringify(n.edits)}`);
     if (!this.open) return;
-    this.queue.push(n);
+    this.mergeWire(n.baseDelta);
+    this.queue.push({ ...n, base: { ...this.wire } });
     this.pump();
   }
 
@@ -165,10 +230,11 @@ export class DocSync {
       if (edits.length === 0) {
         this.queue.shift();
         this.seen = n.rev;
+        this.base = n.base;
         this.applied++;
         continue;
       }
-      this.inFlight = { version, rev: n.rev, text: applyParallel(text, edits) };
+      this.inFlight = { version, rev: n.rev, text: applyParallel(text, edits), base: n.base };
       this.host.apply(edits, version).then(
         (ok) => this.settle(ok),
         () => this.settle(false),
@@ -186,6 +252,7 @@ export class DocSync {
     if (ok) {
       if (this.open && this.queue[0]?.rev === f.rev) this.queue.shift();
       this.seen = f.rev;
+      if (f.base) this.base = f.base;
       this.applied++;
       this.retries = 0;
       this.own = { above: f.version, text: f.text };

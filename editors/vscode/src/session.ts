@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import { CloseAction, ErrorAction, LanguageClient, LanguageClientOptions, ServerOptions, State } from 'vscode-languageclient/node';
 import { Change, protectCursors } from './text';
-import { DocSync, EditNotice } from './revision';
+import { DocSync, EditNotice, reopenHints } from './revision';
 import { Cursor, Peer, PeerTable } from './peers';
 
 export interface SessionEvents {
@@ -30,6 +30,8 @@ export class Session {
   /** From `dist-space/info` once connected. */
   root: string | undefined;
   me: number | undefined;
+  /** This connection's engine agent (from `dist-space/info`). */
+  agent: string | undefined;
   log: string | undefined;
   serverVersion: string | undefined;
   readonly docs = new Map<string, Tracked>();
@@ -73,7 +75,8 @@ export class Session {
     const clientOptions: LanguageClientOptions = {
       // The extension syncs documents itself (revision protocol): no automatic didOpen/didChange.
       documentSelector: [],
-      initializationOptions: { name: this.name, revisionProtocol: true },
+      // `reopen`: what each buffer is based on, so the daemon merges it at that version.
+      initializationOptions: { name: this.name, revisionProtocol: true, reopen: reopenHints([...this.docs.values()].map((t) => t.sync)) },
       outputChannel: this.out,
       connectionOptions: { maxRestartCount: 0 },
       errorHandler: {
@@ -106,10 +109,21 @@ export class Session {
       async () => {
         if (gen !== this.generation) return;
         this.serverVersion = client.initializeResult?.serverInfo?.version;
+        // This connection's engine agent (for `initializationOptions.reopen`), known before
+        // any didOpen; older daemons only answer it in `dist-space/info` (below).
+        const exp = client.initializeResult?.capabilities?.experimental as { distSpace?: { agent?: unknown } } | undefined;
+        if (typeof exp?.distSpace?.agent === 'string') {
+          this.agent = exp.distSpace.agent;
+          for (const t of this.docs.values()) t.sync.addAgent(this.agent);
+        }
         try {
-          const info = (await client.sendRequest('dist-space/info', {})) as { root: string; me: number; version?: string };
+          const info = (await client.sendRequest('dist-space/info', {})) as { root: string; me: number; version?: string; agent?: string };
           this.root = info.root;
           this.me = info.me;
+          if (!this.agent && typeof info.agent === 'string') {
+            this.agent = info.agent;
+            for (const t of this.docs.values()) t.sync.addAgent(info.agent);
+          }
           this.log = `${info.root}/.dist-space/daemon.log`;
         } catch (e) {
           this.out.warn(`dist-space/info failed: ${e}`);
@@ -132,6 +146,7 @@ export class Session {
     this.generation++;
     this.out.warn(`dist-space: ${why}; reconnecting in ${this.delay} ms`);
     this.state = 'disconnected';
+    this.agent = undefined;
     for (const t of this.docs.values()) t.sync.closed();
     for (const p of this.peers.all()) this.events.presence(this, { ...p, uri: null });
     this.peers.clear();
@@ -204,6 +219,7 @@ export class Session {
       }),
     };
     this.docs.set(key, t);
+    if (this.agent) t.sync.addAgent(this.agent);
     if (this.connected) void this.openWithDaemon(t);
   }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChangeMessage, DocHost, DocSync, EditNotice } from '../src/revision';
+import { ChangeMessage, DocHost, DocSync, EditNotice, MAX_AGENTS, reopenHints } from '../src/revision';
 import { applyParallel, OffsetEdit, positionAt } from '../src/text';
 
 /**
@@ -247,4 +247,67 @@ test('reopening resets the revision counters; nothing is sent while closed', asy
   vs.type(0, 'c');
   vs.deliver();
   assert.deepEqual(vs.sentMsgs[1], { uri: 'file:///f', seen: 0, changes: [ins(0, 0, 'c')] });
+});
+
+// ---------------------------------------------------------------- reopen hints (base, agents)
+
+const withBase = (n: EditNotice, baseDelta: Record<string, number>): EditNotice => ({ ...n, baseDelta });
+
+test('base: the wire version of the last applied edit, not of refused or stale ones', async () => {
+  const { vs, sync } = setup('abc');
+  assert.equal(sync.reopenHint(), undefined, 'no remote edit applied: no hint');
+  sync.remoteEdit(withBase(edit(1, 0), { 'agent#r-1': 4 }));
+  assert.ok(vs.runApply());
+  assert.equal(sync.base, undefined, 'not before the apply resolved');
+  await vs.result();
+  vs.deliver();
+  assert.deepEqual(sync.base, { 'agent#r-1': 4 });
+  // Refused (the user typed first): the base stays.
+  sync.remoteEdit(withBase(edit(2, 0), { 'agent#r-1': 5 }));
+  vs.type(0, 'k');
+  assert.equal(vs.runApply(), false);
+  vs.deliver();
+  await vs.result();
+  assert.deepEqual(sync.base, { 'agent#r-1': 4 });
+  // Stale (names fewer of our changes than we sent): dropped, the base stays.
+  sync.remoteEdit(withBase(edit(3, 0), { 'agent#r-1': 6 }));
+  assert.deepEqual(sync.base, { 'agent#r-1': 4 });
+  // Notices carry only what changed (baseDelta), dropped ones included: an edit with nothing
+  // to change still moves the base, to everything merged so far.
+  sync.remoteEdit(withBase(edit(4, 1, []), { 'Ann#r-2': 0 }));
+  assert.deepEqual(sync.base, { 'agent#r-1': 6, 'Ann#r-2': 0 });
+  // A malformed delta is ignored.
+  sync.remoteEdit({ ...edit(5, 1, []), baseDelta: [1, 2] as unknown as Record<string, number> });
+  assert.deepEqual(sync.base, { 'agent#r-1': 6, 'Ann#r-2': 0 });
+  // Reopened (a new connection): the running map restarts, the applied base stays.
+  sync.closed();
+  sync.opened();
+  assert.deepEqual(sync.base, { 'agent#r-1': 6, 'Ann#r-2': 0 });
+  sync.remoteEdit(withBase(edit(1, 0, []), { 'agent#r-1': 7 }));
+  assert.deepEqual(sync.base, { 'agent#r-1': 7 }, 'the first notice after didOpen is complete');
+});
+
+test('base and agents survive reconnections and become initializationOptions.reopen', async () => {
+  const { vs, sync } = setup('abc');
+  const other = new DocSync('file:///g', vs);
+  sync.addAgent('Me#run1-1');
+  sync.remoteEdit(withBase(edit(1, 0), { 'agent#run1-9': 2, 'Me#run1-1': 0 }));
+  assert.ok(vs.runApply());
+  await vs.result();
+  sync.closed(); // the daemon was killed
+  sync.addAgent('Me#run2-1'); // a new connection
+  sync.addAgent('Me#run2-1'); // reported twice (one info per connection): kept once
+  sync.opened();
+  assert.equal(sync.seen, 0, 'revision counters restart');
+  assert.deepEqual(reopenHints([sync, other]), {
+    'file:///f': { base: { 'agent#run1-9': 2, 'Me#run1-1': 0 }, agents: ['Me#run1-1', 'Me#run2-1'] },
+  });
+  assert.equal(reopenHints([other]), undefined, 'a plain client state sends no reopen at all');
+  for (let i = 0; i < 40; i++) sync.addAgent(`Me#r-${i}`);
+  assert.equal(sync.agents.length, MAX_AGENTS);
+  assert.equal(sync.agents[MAX_AGENTS - 1], 'Me#r-39', 'the newest are kept');
+  // The hint is a copy: later edits do not change what was sent.
+  const h = sync.reopenHint()!;
+  h.base['x'] = 1;
+  assert.equal(sync.base!['x'], undefined);
 });

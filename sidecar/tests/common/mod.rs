@@ -289,6 +289,10 @@ pub struct RevAgent {
     pub seen: u64,
     pub applied: u64,
     pub dropped: u64,
+    /// `base` of the last edit (or resync) applied: the buffer's wire version.
+    pub base: Option<Value>,
+    /// Every notice's `baseDelta` merged (applied or dropped).
+    pub wire: serde_json::Map<String, Value>,
 }
 
 pub fn lsp_pos(rope: &ropey::Rope, c: usize) -> Value {
@@ -320,6 +324,8 @@ impl RevAgent {
             seen: 0,
             applied: 0,
             dropped: 0,
+            base: None,
+            wire: Default::default(),
         }
     }
 
@@ -335,6 +341,9 @@ impl RevAgent {
                     if p["uri"] != self.uri {
                         continue;
                     }
+                    for (k, v) in p["baseDelta"].as_object().expect("baseDelta") {
+                        self.wire.insert(k.clone(), v.clone());
+                    }
                     if p["editorRev"].as_u64() != Some(self.sent) {
                         self.dropped += 1;
                         continue;
@@ -346,6 +355,7 @@ impl RevAgent {
                         self.text.insert(s, e["text"].as_str().unwrap());
                     }
                     self.seen = p["rev"].as_u64().unwrap();
+                    self.base = Some(Value::Object(self.wire.clone()));
                     self.applied += 1;
                     n += 1;
                 }
@@ -354,6 +364,8 @@ impl RevAgent {
                     self.text = ropey::Rope::from_str(p["text"].as_str().unwrap());
                     self.sent = 0;
                     self.seen = 0;
+                    self.base = Some(p["base"].clone());
+                    self.wire = p["base"].as_object().cloned().unwrap_or_default();
                 }
                 _ => {}
             }

@@ -9,6 +9,14 @@
 -- application of a remote edit is not reported back (the `applying` flag), and the cursor is
 -- kept in place with an extmark.
 --
+-- Reopening (see sidecar/src/reopen.rs): the daemon's wire version (agent -> seq) of our buffer
+-- after each edit notice is sent as changes (`baseDelta`, merged into `st.wire` whether the edit
+-- is applied or dropped; `dist-space/resync` carries it whole as `base`); we keep the one of
+-- the last notice applied per buffer (`st.base`) and the engine agents our connections had (`st.agents`, from the initialize
+-- result's `capabilities.experimental.distSpace.agent`, the last 16). Each new connection sends them as `initializationOptions.reopen[uri]`, so
+-- after a reconnect (a daemon restart included) the daemon merges the buffer as our edit made
+-- at exactly that version: an edit we never received is not mistaken for our deletion.
+--
 -- Buffer model: the buffer text is exactly the lines joined with "\n" ('noeol', 'nofixeol'):
 -- a file ending in a newline shows one extra empty last line, so every position the daemon
 -- sends exists in the buffer.
@@ -30,7 +38,7 @@ local config = {
   connect_timeout = 3000,
 }
 
--- bufnr -> { uri, root, client_id, opened, sent, seen, applying }
+-- bufnr -> { uri, root, client_id, opened, sent, seen, applying, wire, base, agents }
 local bufs = {}
 -- peer id -> { id, name, uri, cursors }
 local peers = {}
@@ -50,6 +58,67 @@ local function request_sync(client, method, params, timeout)
     return client:request_sync(method, params, timeout)
   end
   return client.request_sync(method, params, timeout)
+end
+
+local function request_async(client, method, params, handler)
+  if vim.fn.has('nvim-0.11') == 1 then
+    return client:request(method, params, handler)
+  end
+  return client.request(method, params, handler)
+end
+
+local MAX_AGENTS = 16
+
+-- The engine agent of a connection: remembered for every buffer of its root.
+local function remember_agent(root, agent)
+  if type(agent) ~= 'string' then
+    return
+  end
+  for _, st in pairs(bufs) do
+    if st.root == root then
+      st.agents = st.agents or {}
+      if st.agents[#st.agents] ~= agent then
+        table.insert(st.agents, agent)
+        while #st.agents > MAX_AGENTS do
+          table.remove(st.agents, 1)
+        end
+      end
+    end
+  end
+end
+
+-- `initializationOptions.reopen` for a new connection to `root`.
+local function reopen_hints(root)
+  local out = {}
+  for _, st in pairs(bufs) do
+    if st.root == root and type(st.base) == 'table' and next(st.base) ~= nil then
+      out[st.uri] = { base = st.base, agents = st.agents or {} }
+    end
+  end
+  if next(out) == nil then
+    return nil
+  end
+  return out
+end
+
+-- Merge a notice's `baseDelta` into the connection's running wire version of the buffer.
+local function merge_wire(st, delta)
+  st.wire = st.wire or {}
+  if type(delta) == 'table' then
+    for k, v in pairs(delta) do
+      if type(k) == 'string' and type(v) == 'number' then
+        st.wire[k] = v
+      end
+    end
+  end
+end
+
+local function snapshot_wire(st)
+  local b = {}
+  for k, v in pairs(st.wire or {}) do
+    b[k] = v
+  end
+  return b
 end
 
 local function log(msg, level)
@@ -159,6 +228,7 @@ local function handle_edit(_, params)
   if not buf then
     return
   end
+  merge_wire(st, params.baseDelta)
   if params.editorRev ~= st.sent then
     return -- stale: based on fewer of our changes than we sent; the daemon re-sends it
   end
@@ -171,7 +241,10 @@ local function handle_edit(_, params)
   end)
   st.applying = false
   st.seen = params.rev
-  if not ok then
+  if ok then
+    st.base = snapshot_wire(st)
+  else
+    st.base = nil -- the buffer may hold part of it
     log('could not apply a remote edit: ' .. tostring(err) .. ' (reconnecting)', vim.log.levels.ERROR)
     local client = client_of(st)
     if client then
@@ -191,6 +264,9 @@ local function handle_resync(_, params)
   end)
   st.applying = false
   st.sent, st.seen = 0, 0
+  st.wire = {}
+  merge_wire(st, params.base)
+  st.base = snapshot_wire(st)
 end
 
 local function draw_peer(p)
@@ -419,7 +495,7 @@ attach = function(buf)
     name = 'dist-space',
     cmd = cmd,
     root_dir = root,
-    init_options = { name = config.name, revisionProtocol = true },
+    init_options = { name = config.name, revisionProtocol = true, reopen = reopen_hints(root) },
     capabilities = vim.tbl_deep_extend('force', vim.lsp.protocol.make_client_capabilities(), {
       general = { positionEncodings = { 'utf-8' } },
     }),
@@ -429,13 +505,27 @@ attach = function(buf)
       ['dist-space/presence'] = handle_presence,
       ['dist-space/resync'] = handle_resync,
     },
-    on_attach = function(_, b)
+    on_attach = function(client, b)
       local s = bufs[b]
       if s then
-        s.opened, s.sent, s.seen = true, 0, 0
+        s.opened, s.sent, s.seen, s.wire = true, 0, 0, {}
         reconnect_delay[s.root] = nil
         direct_failed[s.root] = nil
         send_cursor(b)
+        -- This connection's engine agent: its changes are in our buffer (see top). The
+        -- initialize result carries it (known before any change of ours); older daemons
+        -- only answer it in `dist-space/info`.
+        local caps = client.server_capabilities or {}
+        local ds = type(caps.experimental) == 'table' and caps.experimental.distSpace or nil
+        if type(ds) == 'table' and type(ds.agent) == 'string' then
+          remember_agent(s.root, ds.agent)
+        else
+          request_async(client, 'dist-space/info', {}, function(err, res)
+            if not err and type(res) == 'table' then
+              remember_agent(s.root, res.agent)
+            end
+          end)
+        end
       end
     end,
     -- A read error (ECONNRESET: the daemon was killed with our bytes unread) is only reported
