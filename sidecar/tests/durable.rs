@@ -186,6 +186,11 @@ fn agent(
         );
         match r {
             Ok(_) => acked.lock().unwrap().push((file.to_string(), marker)),
+            // The version was compacted away (bounded history, see `crash_run`'s policy):
+            // read again and go on, as the API says.
+            Err(ClientError::Call(e)) if e.code() == -32060 => {
+                cache.remove(file);
+            }
             Err(ClientError::Call(e)) => {
                 errors.lock().unwrap().push(format!("fs.edit {file}: {e}"));
                 cache.remove(file);
@@ -278,6 +283,14 @@ fn crash_run(nvim: Option<PathBuf>) {
     std::fs::create_dir_all(ws.join(".dist-space")).unwrap();
     std::fs::write(ws.join("a.txt"), "alpha\n".repeat(12)).unwrap();
     std::fs::write(ws.join("b.txt"), "beta\n".repeat(12)).unwrap();
+    // Bounded history at work throughout: the log is compacted and rewritten about every
+    // second once it passes 32 KiB (keeping each document's newest 3,000 events), so kills
+    // also hit rewrites and restarts recover rewritten logs.
+    std::fs::write(
+        ws.join(".dist-space/config.json"),
+        r#"{"history": {"keepSecs": null, "keepEvents": 3000, "compactLogBytes": 32768, "checkSecs": 1}}"#,
+    )
+    .unwrap();
     let d = Daemon::start(&ws);
     let root = d.root.clone();
     let runtime = d.runtime.path().to_path_buf();
@@ -440,6 +453,16 @@ fn crash_run(nvim: Option<PathBuf>) {
     assert!(hist.status.success());
     let hist = String::from_utf8_lossy(&hist.stdout);
     assert!(hist.contains("a.txt") && hist.contains("b.txt") && hist.contains("agent#"));
+    let recs = Command::new(bin())
+        .args(["log", "--records"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let recs = String::from_utf8_lossy(&recs.stdout);
+    assert!(
+        recs.contains("log rewritten"),
+        "the daemon compacted during the run: {recs}"
+    );
     eprintln!(
         "crash test: {rounds} kills, {} acked agent edits, {} nvim markers, {} disk changes, {:.1} s",
         acked.len(),
