@@ -32,6 +32,18 @@ pub struct Branch {
     pub(crate) version: Frontier,
     rope: Rope,
     window: Window,
+    cache: Cache,
+}
+
+/// The walker state of the last merge while the history is concurrent (see
+/// [`walker::WalkCache`]). Not cloned: a copy starts without it.
+#[derive(Debug, Default)]
+struct Cache(Option<Box<walker::WalkCache>>);
+
+impl Clone for Cache {
+    fn clone(&self) -> Self {
+        Cache(None)
+    }
 }
 
 fn count_chars(s: &str) -> usize {
@@ -43,12 +55,19 @@ impl Branch {
         Self::default()
     }
 
+    /// Forget the walker state kept between merges (the log's history changed under it, e.g.
+    /// by compaction).
+    pub(crate) fn clear_cache(&mut self) {
+        self.cache = Cache::default();
+    }
+
     /// The text at the root version of `oplog` (its base text).
     pub fn at_root(oplog: &OpLog) -> Self {
         Branch {
             version: Frontier::root(),
             rope: oplog.base.clone(),
             window: Window::default(),
+            cache: Cache::default(),
         }
     }
 
@@ -210,13 +229,22 @@ impl Branch {
         let saved = self.rope.clone();
         let len = self.len_chars();
         let from = self.version.clone();
-        let res = walker::transform(oplog, &from, Some(len), to, &mut |e| {
-            match &e {
-                Emit::Ins { pos, text, .. } => self.insert(*pos, text),
-                Emit::Del { pos, len, .. } => self.delete(*pos, *len),
-            }
-            on_edit(&e);
-        });
+        let mut cache = self.cache.0.take();
+        let res = walker::transform_cached(
+            oplog,
+            &from,
+            Some(len),
+            to,
+            &mut |e| {
+                match &e {
+                    Emit::Ins { pos, text, .. } => self.insert(*pos, text),
+                    Emit::Del { pos, len, .. } => self.delete(*pos, *len),
+                }
+                on_edit(&e);
+            },
+            &mut cache,
+        );
+        self.cache.0 = cache;
         match res {
             Ok(v) => {
                 self.version = v;

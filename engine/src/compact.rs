@@ -260,6 +260,7 @@ impl Document {
             .collect();
         let dropped = k - self.oplog.first;
         self.oplog.compact_prefix(k, text, h, ids);
+        self.branch.clear_cache();
         if whole {
             self.branch.version = Frontier::root();
         }

@@ -435,6 +435,7 @@ impl Document {
                 // Which edit was out of range, for the message.
                 let off = lv - start_len;
                 self.oplog.truncate(start_len);
+                self.branch.clear_cache();
                 Err(EditError::InvalidEdit(format!(
                     "edit event {off} of the batch is out of range at its version"
                 )))
@@ -476,6 +477,7 @@ impl Document {
             }
             Err(e) => {
                 self.oplog.truncate(start_len);
+                self.branch.clear_cache();
                 self.pending = saved_pending;
                 Err(e)
             }

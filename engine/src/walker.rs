@@ -25,6 +25,26 @@ pub(crate) enum Emit<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadEvent(pub LV);
 
+/// The CRDT state a merge ended with while the history was still concurrent (no critical
+/// version reached), kept by the live [`crate::branch::Branch`] for its next merge. Without it,
+/// participants that keep editing at slightly old versions (the history never becoming
+/// critical) make every merge rebuild the tracker from the last critical version: a cost that
+/// grows with the whole concurrent region. With it, a merge only moves the tracker over the
+/// events it needs.
+///
+/// Valid for a merge from exactly `applied` (the branch's version) whose common ancestor with
+/// the new events descends from `base`: the tracker holds every event after `base` up to
+/// `applied`, so it can retreat and advance to any version in between.
+#[derive(Debug)]
+pub(crate) struct WalkCache {
+    tracker: Tracker,
+    tracker_at: Frontier,
+    base: Frontier,
+    base_len: Option<usize>,
+    since_base: Vec<Range<LV>>,
+    applied: Frontier,
+}
+
 /// Placeholder length when the document length at the base version is unknown.
 const HUGE: usize = UNDERWATER / 2;
 
@@ -170,27 +190,71 @@ pub(crate) fn transform<'a>(
     to: &[LV],
     emit: &mut dyn FnMut(Emit<'a>),
 ) -> Result<Frontier, BadEvent> {
+    transform_cached(oplog, from, doc_len, to, emit, &mut None)
+}
+
+/// [`transform`] that starts from `cache` when it is valid for this merge (see
+/// [`WalkCache`]) and leaves in it the state it ends with (`None` when the result is critical
+/// or on error).
+pub(crate) fn transform_cached<'a>(
+    oplog: &'a OpLog,
+    from: &Frontier,
+    doc_len: Option<usize>,
+    to: &[LV],
+    emit: &mut dyn FnMut(Emit<'a>),
+    cache: &mut Option<Box<WalkCache>>,
+) -> Result<Frontier, BadEvent> {
+    let cached = cache.take();
     let mut conflict: Vec<Range<LV>> = Vec::new();
     let mut new_ops: Vec<Range<LV>> = Vec::new();
-    let common = oplog.walk_diff(from.as_slice(), to, true, |r, flag| {
-        let v = if flag == Flag::OnlyB {
-            &mut new_ops
-        } else {
-            &mut conflict
+    // The kept tracker serves a merge from exactly its version when every new event descends
+    // from its base (then everything to retreat or apply comes after the base, and the tracker
+    // knows it). The new events are then found by a plain diff, which stops as soon as both
+    // sides meet, instead of the walk to a single common ancestor (to the root, when the
+    // history has been concurrent all along).
+    let mut reuse = None;
+    if let Some(c) = cached.filter(|c| c.applied == *from) {
+        let (only_from, only_to) = oplog.diff(from.as_slice(), to);
+        if only_to.is_empty() {
+            *cache = Some(c);
+            return Ok(from.clone());
+        }
+        let descends = |r: &Range<LV>| {
+            pieces(oplog, r.clone()).all(|p| {
+                let ps = oplog.parents_slice_of(p.start);
+                c.base
+                    .as_slice()
+                    .iter()
+                    .all(|b| oplog.version_contains(&ps, *b))
+            })
         };
-        crate::oplog::push_range_desc(v, r);
-    });
-    if new_ops.is_empty() {
-        return Ok(from.clone());
+        if only_from.is_empty() && only_to.iter().all(descends) {
+            new_ops = only_to;
+            reuse = Some(c);
+        }
     }
-    conflict.reverse();
-    new_ops.reverse();
-
-    let (base, base_len) = if conflict.is_empty() {
-        // Every new event descends from `from`: its length is the base length.
-        (from.clone(), doc_len)
+    let (base, base_len) = if reuse.is_some() {
+        (Frontier::root(), None) // unused: the walk starts from the kept state
     } else {
-        (common.map_or_else(Frontier::root, Frontier::single), None)
+        let common = oplog.walk_diff(from.as_slice(), to, true, |r, flag| {
+            let v = if flag == Flag::OnlyB {
+                &mut new_ops
+            } else {
+                &mut conflict
+            };
+            crate::oplog::push_range_desc(v, r);
+        });
+        if new_ops.is_empty() {
+            return Ok(from.clone());
+        }
+        conflict.reverse();
+        new_ops.reverse();
+        if conflict.is_empty() {
+            // Every new event descends from `from`: its length is the base length.
+            (from.clone(), doc_len)
+        } else {
+            (common.map_or_else(Frontier::root, Frontier::single), None)
+        }
     };
 
     // Critical versions. Count the parent edges that cross from applied events into events not
@@ -239,15 +303,30 @@ pub(crate) fn transform<'a>(
     };
     let edges_from = |x: LV| edges_in(x..x + 1);
 
-    let mut w = Walk {
-        oplog,
-        tracker: None,
-        tracker_at: Frontier::root(),
-        base,
-        base_len,
-        since_base: conflict,
-        applied: from.clone(),
-        doc_len,
+    let mut w = match reuse {
+        Some(c) => {
+            let c = *c;
+            Walk {
+                oplog,
+                tracker: Some(c.tracker),
+                tracker_at: c.tracker_at,
+                base: c.base,
+                base_len: c.base_len,
+                since_base: c.since_base,
+                applied: from.clone(),
+                doc_len,
+            }
+        }
+        None => Walk {
+            oplog,
+            tracker: None,
+            tracker_at: Frontier::root(),
+            base,
+            base_len,
+            since_base: conflict,
+            applied: from.clone(),
+            doc_len,
+        },
     };
 
     for r in new_ops {
@@ -320,6 +399,16 @@ pub(crate) fn transform<'a>(
                 }
             }
         }
+    }
+    if let Some(tracker) = w.tracker {
+        *cache = Some(Box::new(WalkCache {
+            tracker,
+            tracker_at: w.tracker_at,
+            base: w.base,
+            base_len: w.base_len,
+            since_base: w.since_base,
+            applied: w.applied.clone(),
+        }));
     }
     Ok(w.applied)
 }
