@@ -442,10 +442,10 @@ impl AgentState {
             })
             .collect();
         let prev = ws.text_file(f).expect("checked").doc.version().clone();
-        let new_v = loop {
+        let (new_v, ops) = loop {
             let agent = self.agent_name(conn);
-            match ws.edit(f, &agent, Some(&base), &text_edits) {
-                Ok(v) => break v,
+            match ws.edit_ops(f, &agent, Some(&base), &text_edits) {
+                Ok(o) => break (o.version, o.applied),
                 Err(VfsError::Edit(engine::EditError::AgentNotInBase)) => {
                     // This connection's previous edit is not in the version read: edit as a
                     // fresh engine agent (each agent's events must form a chain).
@@ -458,7 +458,7 @@ impl AgentState {
         let tf = ws.text_file(f).expect("checked");
         let doc = &tf.doc;
         let new_text = doc.to_rope();
-        let ops = doc.transform(&prev, &new_v).unwrap_or_default();
+        // `ops`: the edit's events as applied to the live text at `prev`, from the merge itself.
         let landed = landed_ranges(doc, &prep.seq, &base, &prev, &ops);
         let out = crate::edits::landed_json(&prep, &new_text, landed, enc);
         let version = doc.remote_version(&new_v);

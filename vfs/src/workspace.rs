@@ -577,6 +577,18 @@ impl Workspace {
         base: Option<&Frontier>,
         edits: &[TextEdit],
     ) -> Result<Frontier, VfsError> {
+        self.edit_ops(f, agent, base, edits).map(|o| o.version)
+    }
+
+    /// [`Workspace::edit`] that also returns the edits as applied to the live text
+    /// (transformed; what `transform(previous version, new version)` would give, at no cost).
+    pub fn edit_ops(
+        &mut self,
+        f: FileId,
+        agent: &str,
+        base: Option<&Frontier>,
+        edits: &[TextEdit],
+    ) -> Result<engine::EditOutcome, VfsError> {
         let t = self.text_file_mut(f)?;
         let a = t.doc.agent(agent);
         let base = base.cloned().unwrap_or_else(|| t.doc.version().clone());
@@ -590,7 +602,7 @@ impl Workspace {
         let out = t.doc.edit_at(a, &base, &edits)?;
         self.dirty.insert(f);
         self.record(Change::Doc(f, out.version.clone()));
-        Ok(out.version)
+        Ok(out)
     }
 
     /// Adds engine events made elsewhere (another replica, or an agent's private branch) to
