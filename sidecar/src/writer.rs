@@ -1464,7 +1464,7 @@ pub fn spawn_writer(
     let mut ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     info!(files = ws.len(), "workspace loaded");
-    let (log, report) = crate::store::recover(&mut ws, crate::store::LogConfig::load(root))?;
+    let (log, report) = crate::store::recover(&mut ws, crate::store::Config::load(root))?;
     if !report.is_clean() {
         eprintln!("dist-space: {}", report.summary());
     }

@@ -18,9 +18,9 @@
 //! **How**: each document is compacted in memory (`vfs::Workspace::compact_document`), then the
 //! log is rewritten: header, a note, and per live document one `DocNew` (the compacted
 //! document, its text at the horizon plus the history after it), its `Times` marks and its
-//! `DiskBase`. Deleted documents' histories are dropped. The new file is written beside the
-//! log, `fsync`ed, renamed over it and the folder `fsync`ed: a crash at any moment leaves either
-//! the old or the new log, both complete. The sync thread switches to the new file in order
+//! `DiskBase`. Deleted documents' histories are dropped. The new file replaces the log with
+//! `create_log` (written beside it, `fsync`ed, renamed over it, the folder `fsync`ed): a crash
+//! at any moment leaves either the old or the new log, both complete. The sync thread switches to the new file in order
 //! (see `SyncMsg::Swap`).
 //!
 //! A request for a version older than a horizon fails with "resync needed" (agent API error
@@ -28,8 +28,8 @@
 //! wrong data.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io;
 use std::sync::atomic::Ordering;
 
 use engine::{Document, Frontier};
@@ -38,7 +38,7 @@ use tracing::{info, warn};
 use vfs::{FileId, Workspace};
 
 use super::frame::{self, Record};
-use super::{log_path, now_ms, sync_dir, Durable, SyncMsg};
+use super::{create_log, log_path, now_ms, Durable, SyncMsg};
 
 /// One point of a document's logged history: `events` local versions existed at `time` (ms),
 /// and the document's records up to there took `bytes` bytes of log.
@@ -156,6 +156,27 @@ fn end_of(v: &Frontier) -> u64 {
     v.as_slice().iter().max().map_or(0, |x| *x as u64 + 1)
 }
 
+/// The marks of a compacted document whose kept history is one chunk of `chunk_bytes` (a
+/// rewritten log's `DocNew`): those of compacted events dropped, the bytes spread over the
+/// chunk by event count.
+pub fn marks_over_chunk(doc: &Document, times: &[(u64, u64)], chunk_bytes: u64) -> Vec<Mark> {
+    let first = doc.oplog().first_lv() as u64;
+    let span = (doc.oplog().len() as u64).saturating_sub(first).max(1);
+    let mut marks = Vec::new();
+    for &(time, events) in times.iter().filter(|(_, n)| *n > first) {
+        let bytes = chunk_bytes * (events - first) / span;
+        push_mark(
+            &mut marks,
+            Mark {
+                time,
+                events,
+                bytes,
+            },
+        );
+    }
+    marks
+}
+
 /// The LV boundary the policy allows compacting up to (events before it may go).
 fn policy_cut(doc: &Document, marks: &[Mark], cfg: &HistoryConfig, now: u64) -> u64 {
     let n = doc.oplog().len() as u64;
@@ -201,7 +222,7 @@ pub fn choose_horizon(
         cut = cut.min(end_of(&doc.horizon_candidate(r)));
     }
     let held = cut < policy;
-    let current = end_of(doc.horizon());
+    let current = doc.oplog().first_lv() as u64;
     if cut <= current {
         return (None, held);
     }
@@ -286,15 +307,9 @@ impl Durable {
             };
             let Some(doc) = tf.doc.built() else { continue };
             let chunk = doc.encode();
-            let first = end_of(doc.horizon());
-            let len = doc.oplog().len() as u64;
             let t = self.tracked.get_mut(&f).expect("listed");
-            // Marks of the history kept; their bytes are re-estimated over the new chunk.
-            t.marks.retain(|m| m.events > first);
-            let span = (len - first).max(1);
-            for m in &mut t.marks {
-                m.bytes = chunk.len() as u64 * (m.events - first) / span;
-            }
+            let times: Vec<(u64, u64)> = t.marks.iter().map(|m| (m.time, m.events)).collect();
+            t.marks = marks_over_chunk(doc, &times, chunk.len() as u64);
             t.path = p.to_string();
             t.logged = doc.version().clone();
             t.disk = tf.disk_base().clone();
@@ -316,20 +331,7 @@ impl Durable {
                 version: doc.remote_version(&t.disk),
             }));
         }
-        let tmp = path.with_extension("log.compact");
-        {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
-            f.write_all(&out)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
-        if let Some(d) = path.parent() {
-            sync_dir(d);
-        }
+        create_log(&path, Some(&out))?;
         let file = OpenOptions::new().append(true).open(&path)?;
         let len = out.len() as u64;
         let sf = file.try_clone()?;

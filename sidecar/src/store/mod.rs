@@ -83,39 +83,30 @@ struct ConfigFile {
     history: Option<compact::HistoryConfig>,
 }
 
-/// The bounded-history policy of a workspace (`config.json` key `"history"`; see
-/// [`compact::HistoryConfig`]). A bad file is reported and the defaults are used.
-pub fn history_config(root: &Path) -> compact::HistoryConfig {
-    let p = crate::paths::state_dir(root).join(CONFIG_FILE);
-    match fs::read_to_string(&p) {
-        Ok(s) => match serde_json::from_str::<ConfigFile>(&s) {
-            Ok(f) => f.history.unwrap_or_default(),
-            Err(e) => {
-                warn!(file = %p.display(), error = %e, "bad config file: history defaults used");
-                compact::HistoryConfig::default()
-            }
-        },
-        Err(_) => compact::HistoryConfig::default(),
-    }
+/// A workspace's store configuration: `ROOT/.dist-space/config.json` (keys `"log"` and
+/// `"history"`), read once, then the environment. A bad file is reported and the defaults are
+/// used.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub log: LogConfig,
+    pub history: compact::HistoryConfig,
 }
 
 impl LogConfig {
     pub const MAX_WINDOW_MS: u64 = 50;
+}
 
-    /// The configuration for a workspace (file, then environment). Bad values are reported
-    /// and replaced by the default.
-    pub fn load(root: &Path) -> LogConfig {
+impl Config {
+    pub fn load(root: &Path) -> Config {
         let p = crate::paths::state_dir(root).join(CONFIG_FILE);
-        let mut c = match fs::read_to_string(&p) {
-            Ok(s) => match serde_json::from_str::<ConfigFile>(&s) {
-                Ok(f) => f.log.unwrap_or_default(),
-                Err(e) => {
-                    warn!(file = %p.display(), error = %e, "bad config file: log defaults used");
-                    LogConfig::default()
-                }
-            },
-            Err(_) => LogConfig::default(),
+        let f = match fs::read_to_string(&p) {
+            Ok(s) => serde_json::from_str::<ConfigFile>(&s).unwrap_or_else(|e| {
+                warn!(file = %p.display(), error = %e, "bad config file: defaults used");
+                ConfigFile::default()
+            }),
+            Err(_) => ConfigFile::default(),
         };
+        let mut c = f.log.unwrap_or_default();
         if let Ok(v) = std::env::var("DIST_SPACE_LOG_ACK") {
             match v.as_str() {
                 "durable" => c.ack = AckMode::Durable,
@@ -129,8 +120,11 @@ impl LogConfig {
         {
             c.sync_window_ms = ms;
         }
-        c.sync_window_ms = c.sync_window_ms.min(Self::MAX_WINDOW_MS);
-        c
+        c.sync_window_ms = c.sync_window_ms.min(LogConfig::MAX_WINDOW_MS);
+        Config {
+            log: c,
+            history: f.history.unwrap_or_default(),
+        }
     }
 }
 
@@ -498,9 +492,15 @@ pub(crate) fn sync_dir(d: &Path) {
     }
 }
 
-/// Create a new, empty log (header only) at `path`, atomically.
+/// Where [`create_log`] writes before renaming over the log.
+pub(crate) fn tmp_path(log: &Path) -> PathBuf {
+    log.with_extension("log.tmp")
+}
+
+/// Replace the log at `path` atomically (write beside it, `fsync`, rename, `fsync` the
+/// folder) by `prefix` (a whole log image, header included), or by an empty log (header only).
 pub(crate) fn create_log(path: &Path, prefix: Option<&[u8]>) -> io::Result<()> {
-    let tmp = path.with_extension("log.tmp");
+    let tmp = tmp_path(path);
     {
         let mut f = OpenOptions::new()
             .write(true)

@@ -23,9 +23,9 @@ use engine::{Document, Frontier, RemoteVersion};
 use tracing::{info, warn};
 use vfs::{FileId, Workspace};
 
-use super::compact::{push_mark, Mark};
+use super::compact::{marks_over_chunk, push_mark, Mark};
 use super::frame::{self, Damage, DocKey, Record};
-use super::{create_log, log_path, now_ms, Durable, LogConfig, Tracked};
+use super::{create_log, log_path, now_ms, Config, Durable, Tracked};
 
 /// One document as the log describes it.
 pub struct Replayed {
@@ -120,27 +120,7 @@ pub fn replay(records: &[(u64, Record)]) -> (BTreeMap<DocKey, Replayed>, Option<
                 let Some(d) = docs.get_mut(key) else {
                     return (docs, bad(format!("times of unknown document {key}")));
                 };
-                // Marks of a compacted document's one chunk: bytes estimated over it.
-                let first = d
-                    .doc
-                    .horizon()
-                    .as_slice()
-                    .iter()
-                    .max()
-                    .map_or(0, |x| *x as u64 + 1);
-                let span = (d.doc.oplog().len() as u64).saturating_sub(first).max(1);
-                d.marks.clear();
-                for (t, n) in marks {
-                    let bytes = d.bytes * n.saturating_sub(first) / span;
-                    push_mark(
-                        &mut d.marks,
-                        Mark {
-                            time: *t,
-                            events: *n,
-                            bytes,
-                        },
-                    );
-                }
+                d.marks = marks_over_chunk(&d.doc, marks, d.bytes);
             }
             Record::Header { .. } | Record::Note { .. } => {}
         }
@@ -202,7 +182,7 @@ impl RecoveryReport {
 
 /// Open (or create) the log for `ws`'s root, recover it into `ws`, and return the writer's
 /// handle with everything recovered already committed.
-pub fn recover(ws: &mut Workspace, cfg: LogConfig) -> std::io::Result<(Durable, RecoveryReport)> {
+pub fn recover(ws: &mut Workspace, cfg: Config) -> std::io::Result<(Durable, RecoveryReport)> {
     let root = ws.root().to_path_buf();
     let path = log_path(&root);
     let mut rep = RecoveryReport::default();
@@ -210,7 +190,7 @@ pub fn recover(ws: &mut Workspace, cfg: LogConfig) -> std::io::Result<(Durable, 
         fs::create_dir_all(d)?;
     }
     // A rewrite interrupted by a crash leaves its unfinished copy beside the intact log.
-    let _ = fs::remove_file(path.with_extension("log.compact"));
+    let _ = fs::remove_file(super::tmp_path(&path));
     let data = match fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -339,8 +319,7 @@ pub fn recover(ws: &mut Workspace, cfg: LogConfig) -> std::io::Result<(Durable, 
             }
         }
     }
-    let history = super::history_config(&root);
-    let mut dur = Durable::start(file, len, tracked, next_key, cfg, history)?;
+    let mut dur = Durable::start(file, len, tracked, next_key, cfg.log, cfg.history)?;
     // Log the deletes, merged disk edits, new disk bases and path changes now.
     for key in deletes {
         dur.push(&Record::Delete {
@@ -447,7 +426,7 @@ mod tests {
         std::fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
         {
             let mut ws = load(dir.path());
-            let (mut dur, rep) = recover(&mut ws, LogConfig::default()).unwrap();
+            let (mut dur, rep) = recover(&mut ws, Config::default()).unwrap();
             assert!(rep.is_clean() && rep.documents == 0);
             ins(&mut ws, "a.txt", "ed#1", 5, " world");
             let f = ws.lookup("a.txt").unwrap();
@@ -456,7 +435,7 @@ mod tests {
         }
         std::fs::write(dir.path().join("a.txt"), "hello!\n").unwrap();
         let mut ws = load(dir.path());
-        let (_dur, rep) = recover(&mut ws, LogConfig::default()).unwrap();
+        let (_dur, rep) = recover(&mut ws, Config::default()).unwrap();
         assert_eq!(rep.disk_merged, vec!["a.txt".to_string()]);
         let t = text(&mut ws, "a.txt");
         assert!(t == "hello world!\n" || t == "hello! world\n", "{t}");
@@ -473,7 +452,7 @@ mod tests {
         std::fs::write(dir.path().join("a.txt"), "x").unwrap();
         {
             let mut ws = load(dir.path());
-            let (mut dur, _) = recover(&mut ws, LogConfig::default()).unwrap();
+            let (mut dur, _) = recover(&mut ws, Config::default()).unwrap();
             let f = ws.lookup("a.txt").unwrap();
             ins(&mut ws, "a.txt", "ed#1", 1, "1");
             dur.commit(&ws, [f].iter());
@@ -489,7 +468,7 @@ mod tests {
             .set_len(len - 3)
             .unwrap();
         let mut ws = load(dir.path());
-        let (_d, rep) = recover(&mut ws, LogConfig::default()).unwrap();
+        let (_d, rep) = recover(&mut ws, Config::default()).unwrap();
         assert!(rep.damage.as_deref().unwrap().contains("torn tail"));
         assert!(rep.quarantined.is_none());
         assert_eq!(text(&mut ws, "a.txt"), "x1");
@@ -506,7 +485,7 @@ mod tests {
         std::fs::write(dir.path().join("keep.txt"), "k").unwrap();
         {
             let mut ws = load(dir.path());
-            let (mut dur, _) = recover(&mut ws, LogConfig::default()).unwrap();
+            let (mut dur, _) = recover(&mut ws, Config::default()).unwrap();
             let fs_: Vec<FileId> = ["gone.txt", "keep.txt"]
                 .iter()
                 .map(|p| ws.lookup(p).unwrap())
@@ -522,7 +501,7 @@ mod tests {
         std::fs::remove_file(dir.path().join("gone.txt")).unwrap();
         std::fs::remove_file(dir.path().join("keep.txt")).unwrap();
         let mut ws = load(dir.path());
-        let (_d, rep) = recover(&mut ws, LogConfig::default()).unwrap();
+        let (_d, rep) = recover(&mut ws, Config::default()).unwrap();
         assert_eq!(rep.deleted, vec!["gone.txt".to_string()]);
         assert_eq!(rep.recreated, vec!["keep.txt".to_string()]);
         assert!(ws.lookup("gone.txt").is_none());
