@@ -40,8 +40,6 @@ pub(crate) struct WalkCache {
     tracker: Tracker,
     tracker_at: Frontier,
     base: Frontier,
-    base_len: Option<usize>,
-    since_base: Vec<Range<LV>>,
     applied: Frontier,
 }
 
@@ -205,55 +203,78 @@ pub(crate) fn transform_cached<'a>(
     cache: &mut Option<Box<WalkCache>>,
 ) -> Result<Frontier, BadEvent> {
     let cached = cache.take();
-    let mut conflict: Vec<Range<LV>> = Vec::new();
     let mut new_ops: Vec<Range<LV>> = Vec::new();
     // The kept tracker serves a merge from exactly its version when every new event descends
     // from its base (then everything to retreat or apply comes after the base, and the tracker
     // knows it). The new events are then found by a plain diff, which stops as soon as both
     // sides meet, instead of the walk to a single common ancestor (to the root, when the
     // history has been concurrent all along).
-    let mut reuse = None;
+    let mut kept: Option<Walk> = None;
     if let Some(c) = cached.filter(|c| c.applied == *from) {
         let (only_from, only_to) = oplog.diff(from.as_slice(), to);
         if only_to.is_empty() {
             *cache = Some(c);
             return Ok(from.clone());
         }
-        let descends = |r: &Range<LV>| {
-            pieces(oplog, r.clone()).all(|p| {
-                let ps = oplog.parents_slice_of(p.start);
-                c.base
-                    .as_slice()
-                    .iter()
-                    .all(|b| oplog.version_contains(&ps, *b))
-            })
-        };
-        if only_from.is_empty() && only_to.iter().all(descends) {
+        let descends = only_from.is_empty()
+            && only_to.iter().all(|r| {
+                pieces(oplog, r.clone()).all(|p| {
+                    let ps = oplog.parents_slice_of(p.start);
+                    c.base
+                        .as_slice()
+                        .iter()
+                        .all(|b| oplog.version_contains(&ps, *b))
+                })
+            });
+        if descends {
             new_ops = only_to;
-            reuse = Some(c);
+            let c = *c;
+            kept = Some(Walk {
+                oplog,
+                tracker: Some(c.tracker),
+                tracker_at: c.tracker_at,
+                base: c.base,
+                // Only read to build a tracker, and this walk has one.
+                base_len: None,
+                since_base: Vec::new(),
+                applied: from.clone(),
+                doc_len,
+            });
         }
     }
-    let (base, base_len) = if reuse.is_some() {
-        (Frontier::root(), None) // unused: the walk starts from the kept state
-    } else {
-        let common = oplog.walk_diff(from.as_slice(), to, true, |r, flag| {
-            let v = if flag == Flag::OnlyB {
-                &mut new_ops
+    let mut w = match kept {
+        Some(w) => w,
+        None => {
+            let mut conflict: Vec<Range<LV>> = Vec::new();
+            let common = oplog.walk_diff(from.as_slice(), to, true, |r, flag| {
+                let v = if flag == Flag::OnlyB {
+                    &mut new_ops
+                } else {
+                    &mut conflict
+                };
+                crate::oplog::push_range_desc(v, r);
+            });
+            if new_ops.is_empty() {
+                return Ok(from.clone());
+            }
+            conflict.reverse();
+            new_ops.reverse();
+            let (base, base_len) = if conflict.is_empty() {
+                // Every new event descends from `from`: its length is the base length.
+                (from.clone(), doc_len)
             } else {
-                &mut conflict
+                (common.map_or_else(Frontier::root, Frontier::single), None)
             };
-            crate::oplog::push_range_desc(v, r);
-        });
-        if new_ops.is_empty() {
-            return Ok(from.clone());
-        }
-        conflict.reverse();
-        new_ops.reverse();
-        if conflict.is_empty() {
-            // Every new event descends from `from`: its length is the base length.
-            (from.clone(), doc_len)
-        } else {
-            (common.map_or_else(Frontier::root, Frontier::single), None)
+            Walk {
+                oplog,
+                tracker: None,
+                tracker_at: Frontier::root(),
+                base,
+                base_len,
+                since_base: conflict,
+                applied: from.clone(),
+                doc_len,
+            }
         }
     };
 
@@ -302,32 +323,6 @@ pub(crate) fn transform_cached<'a>(
             .sum()
     };
     let edges_from = |x: LV| edges_in(x..x + 1);
-
-    let mut w = match reuse {
-        Some(c) => {
-            let c = *c;
-            Walk {
-                oplog,
-                tracker: Some(c.tracker),
-                tracker_at: c.tracker_at,
-                base: c.base,
-                base_len: c.base_len,
-                since_base: c.since_base,
-                applied: from.clone(),
-                doc_len,
-            }
-        }
-        None => Walk {
-            oplog,
-            tracker: None,
-            tracker_at: Frontier::root(),
-            base,
-            base_len,
-            since_base: conflict,
-            applied: from.clone(),
-            doc_len,
-        },
-    };
 
     for r in new_ops {
         for piece in pieces(oplog, r) {
@@ -405,8 +400,6 @@ pub(crate) fn transform_cached<'a>(
             tracker,
             tracker_at: w.tracker_at,
             base: w.base,
-            base_len: w.base_len,
-            since_base: w.since_base,
             applied: w.applied.clone(),
         }));
     }
