@@ -34,6 +34,24 @@ fn step(n: usize) -> impl Strategy<Value = Step> {
     ]
 }
 
+/// `agent` replaces `del` chars at a fraction `pos` of the text at `at` with `PIECES[text]`,
+/// at that version; returns the new version.
+fn edit_at_fraction(
+    d: &mut Document,
+    agent: engine::AgentId,
+    at: &Frontier,
+    (pos, del, text): (u16, u8, usize),
+) -> Result<Frontier, engine::EditError> {
+    let len = d.checkout(at).unwrap().len_chars();
+    let p = (pos as usize * (len + 1)) / 65536;
+    let e = (p + del as usize).min(len);
+    let edit = Edit {
+        range: p..e,
+        text: PIECES[text].into(),
+    };
+    Ok(d.edit_at(agent, at, &[edit])?.version)
+}
+
 fn scratch_text(d: &Document) -> String {
     Document::decode(&d.encode()).unwrap().to_rope().to_string()
 }
@@ -61,23 +79,10 @@ fn run(n: usize, steps: &[Step], compact_at: Option<usize>) {
                 if *fresh {
                     at[*who] = d.version().clone();
                 }
-                let base = d.checkout(&at[*who]).unwrap();
-                let len = base.len_chars();
-                let p = (*pos as usize * (len + 1)) / 65536;
-                let e = (p + *del as usize).min(len);
-                let out = d
-                    .edit_at(
-                        agents[*who],
-                        &at[*who],
-                        &[Edit {
-                            range: p..e,
-                            text: PIECES[*text].into(),
-                        }],
-                    )
+                at[*who] = edit_at_fraction(&mut d, agents[*who], &at[*who], (*pos, *del, *text))
                     .unwrap_or_else(|e| {
                         panic!("step {i} {s:?}: {e:?} (compact at {compact_at:?})")
                     });
-                at[*who] = out.version;
             }
             Step::Bad { who } => {
                 let before = d.to_rope().to_string();
@@ -166,20 +171,7 @@ fn a_long_sliding_window_of_concurrency() {
         else {
             unreachable!()
         };
-        let len = d.checkout(&at[*who]).unwrap().len_chars();
-        let p = (*pos as usize * (len + 1)) / 65536;
-        let e = (p + *del as usize).min(len);
-        at[*who] = d
-            .edit_at(
-                agents[*who],
-                &at[*who],
-                &[Edit {
-                    range: p..e,
-                    text: PIECES[*text].into(),
-                }],
-            )
-            .unwrap()
-            .version;
+        at[*who] = edit_at_fraction(&mut d, agents[*who], &at[*who], (*pos, *del, *text)).unwrap();
     }
     assert_eq!(d.to_rope().to_string(), scratch_text(&d));
 }

@@ -414,17 +414,7 @@ fn reopen_after_restart_keeps_every_editors_offline_text() {
         let mut nc = d.connect();
         nc.initialize("Nia", true, &["utf-32"]);
         nc.did_open(&uri, n_text);
-        let mut n = RevAgent {
-            c: nc,
-            uri: uri.clone(),
-            text: ropey::Rope::from_str(n_text),
-            sent: 0,
-            seen: 0,
-            applied: 0,
-            dropped: 0,
-            base: None,
-            wire: Default::default(),
-        };
+        let mut n = RevAgent::opened(nc, uri.clone(), n_text);
         let mut v = PlainEditor {
             c: v,
             uri: uri.clone(),

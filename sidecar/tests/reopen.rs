@@ -123,17 +123,7 @@ fn reopen_at_the_reported_base_keeps_an_acknowledged_edit_the_buffer_never_got()
     c.did_open(&uri, &n_text);
     let want = "<N1><A0>one\n<A1>two\n<N2>three\n<A2>";
     assert_eq!(c.text(&uri), want);
-    let mut n = RevAgent {
-        c,
-        uri: uri.clone(),
-        text: ropey::Rope::from_str(&n_text),
-        sent: 0,
-        seen: 0,
-        applied: 0,
-        dropped: 0,
-        base: None,
-        wire: Default::default(),
-    };
+    let mut n = RevAgent::opened(c, uri.clone(), &n_text);
     wait_for("Nia gets <A2>", Duration::from_secs(10), || {
         n.pump(Duration::from_millis(20));
         (n.text == want).then_some(())

@@ -316,10 +316,16 @@ impl RevAgent {
         let uri = daemon.uri(rel);
         let text = std::fs::read_to_string(daemon.root.join(rel)).unwrap_or_default();
         c.did_open(&uri, &text);
+        RevAgent::opened(c, uri, &text)
+    }
+
+    /// A participant on connection `c` that has opened `uri` with `text` (nothing sent or
+    /// received yet).
+    pub fn opened(c: Client, uri: String, text: &str) -> RevAgent {
         RevAgent {
             c,
             uri,
-            text: ropey::Rope::from_str(&text),
+            text: ropey::Rope::from_str(text),
             sent: 0,
             seen: 0,
             applied: 0,
