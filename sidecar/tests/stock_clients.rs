@@ -299,19 +299,23 @@ fn stock_neovim_with_a_plugin_neovim_and_an_agent() {
         k.wait_ok(Duration::from_secs(20));
     }
     // No question was asked: a prompt would have blocked the headless Neovim (it finished).
-    let log = std::fs::read_to_string(s.out.join("Stock.stdout")).unwrap_or_default();
+    let log = std::fs::read_to_string(s.out.join("Stock.stdout")).expect("stock output");
     eprintln!(
         "stock Neovim skipped {} applyEdits as stale (\"newer than edits\")",
         log.matches("newer than edits").count()
     );
     assert!(!log.contains("Press ENTER"), "a prompt was shown:\n{log}");
     assert!(!log.contains("WARNING"), "a warning was shown:\n{log}");
+    assert!(
+        !log.contains("Do you really want"),
+        "a question was asked:\n{log}"
+    );
     let mut d = s.d;
     d.stop();
     assert_eq!(std::fs::read_to_string(&s.file).unwrap(), text);
 }
 
-/// Like `common::spawn_nvim`, with stdout captured in `out/<name>.stdout`.
+/// Like `common::spawn_nvim`, with its output (messages go to stderr) in `out/<name>.stdout`.
 fn spawn_nvim_capturing(
     nvim: &Path,
     s: &Setup,
@@ -327,8 +331,8 @@ fn spawn_nvim_capturing(
         .env("XDG_RUNTIME_DIR", s.d.runtime.path())
         .env("DS_BIN", bin())
         .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(Stdio::inherit());
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
     for (k, v) in env {
         cmd.env(k, v);
     }

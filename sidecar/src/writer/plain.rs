@@ -314,6 +314,11 @@ impl Writer {
 
     /// A client answered an apply.
     pub(super) fn apply_result(&mut self, conn: ConnId, token: u64, applied: bool) {
+        if applied {
+            self.stats.apply_applied += 1;
+        } else {
+            self.stats.apply_rejected += 1;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -325,13 +330,11 @@ impl Writer {
                 continue;
             };
             if applied {
-                self.stats.apply_applied += 1;
                 p.sends[i].answered = Some(true);
                 return;
             }
             // Stale (the client changed meanwhile) or refused: again after its next change,
-            // or after a backoff.
-            self.stats.apply_rejected += 1;
+            // or after a backoff. (An answer after the echo settled it finds nothing here.)
             p.sends.remove(i);
             if p.sends.is_empty() {
                 ed.plain.pending = None;

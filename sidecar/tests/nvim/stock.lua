@@ -175,7 +175,7 @@ for i = 1, n do
   local pause = math.random(0, 3)
   if burst <= 0 then
     burst = math.random(3, 25)
-    pause = math.random(50, 400)
+    pause = math.random(50, 600)
   end
   vim.wait(pause, function()
     return false
