@@ -180,6 +180,15 @@ fn converge(s: &Setup, names: &[&str]) -> String {
     }
 }
 
+/// With `DS_DEBUG_LOG` set, print the daemon's log (e.g. with `RUST_LOG=info,dist_space=debug`).
+fn debug_log(d: &Daemon) {
+    if std::env::var("DS_DEBUG_LOG").is_ok() {
+        let log =
+            std::fs::read_to_string(d.root.join(".dist-space/daemon.log")).unwrap_or_default();
+        eprintln!("{log}");
+    }
+}
+
 fn stats(d: &Daemon) -> Value {
     let mut c = d.connect();
     c.initialize("stats", false, &[]);
@@ -310,6 +319,7 @@ fn stock_neovim_with_a_plugin_neovim_and_an_agent() {
         !log.contains("Do you really want"),
         "a question was asked:\n{log}"
     );
+    debug_log(&s.d);
     let mut d = s.d;
     d.stop();
     assert_eq!(std::fs::read_to_string(&s.file).unwrap(), text);
@@ -481,6 +491,7 @@ fn emacs_eglot_with_a_plugin_neovim_and_an_agent() {
     let prompts =
         std::fs::read_to_string(s.out.join("Emacs.prompts")).expect("Emacs listed its prompts");
     assert!(prompts.trim().is_empty(), "Emacs asked:\n{prompts}");
+    debug_log(&s.d);
     let mut d = s.d;
     d.stop();
     assert_eq!(std::fs::read_to_string(&s.file).unwrap(), text);
