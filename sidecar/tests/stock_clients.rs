@@ -496,3 +496,193 @@ fn emacs_eglot_with_a_plugin_neovim_and_an_agent() {
     d.stop();
     assert_eq!(std::fs::read_to_string(&s.file).unwrap(), text);
 }
+
+/// A raw LSP client that introduces itself as Neovim (applyEdit, no `documentChanges`).
+fn raw_client(d: &Daemon, client_info: Value, doc_changes: bool) -> Client {
+    let mut c = d.connect();
+    let r = c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "clientInfo": client_info,
+               "capabilities": {"workspace": {"applyEdit": true,
+                                              "workspaceEdit": {"documentChanges": doc_changes}}}}),
+    );
+    assert!(r["result"]["capabilities"].is_object(), "{r}");
+    c.notify("initialized", json!({}));
+    c
+}
+
+/// The next `workspace/applyEdit` request: (id, version, range, newText).
+fn next_apply(c: &mut Client) -> (Value, i64, Value, String) {
+    let t0 = Instant::now();
+    loop {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no applyEdit came");
+        let Some(v) = c.next_notification(Duration::from_millis(100)) else {
+            continue;
+        };
+        if v["method"] != "workspace/applyEdit" {
+            continue;
+        }
+        let dc = &v["params"]["edit"]["documentChanges"][0];
+        return (
+            v["id"].clone(),
+            dc["textDocument"]["version"]
+                .as_i64()
+                .expect("a versioned edit"),
+            dc["edits"][0]["range"].clone(),
+            dc["edits"][0]["newText"].as_str().unwrap().to_string(),
+        );
+    }
+}
+
+fn answer(c: &mut Client, id: &Value, applied: bool) {
+    let f = frame(&json!({"jsonrpc": "2.0", "id": id, "result": {"applied": applied}}));
+    c.send_raw(&f);
+}
+
+fn change(c: &mut Client, uri: &str, version: i64, changes: Value) {
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}),
+    );
+}
+
+fn range(l0: u64, c0: u64, l1: u64, c1: u64) -> Value {
+    json!({"start": {"line": l0, "character": c0}, "end": {"line": l1, "character": c1}})
+}
+
+/// Neovim's ways, played exactly: the first apply names version 1 (Neovim does not check 0),
+/// its echo comes in one `didChange` with typing after it and in another shape than sent (a
+/// minimal diff); a stale apply is answered `applied: true` but skipped, and the user's
+/// change that made it stale settles it; the edit is then sent again and lands once.
+#[test]
+fn neovim_echo_bundled_with_typing_and_a_silently_skipped_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.txt"), "abc\n").unwrap();
+    let d = Daemon::start(dir.path());
+    let uri = d.uri("f.txt");
+    let mut c = raw_client(&d, json!({"name": "Neovim", "version": "0.10.4"}), false);
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "text", "version": 0, "text": "abc\n"}}),
+    );
+    let ag = agent::Agent::connect(&d);
+    let edit = |text: &str, at: usize| {
+        let r = ag.ok("fs.read", json!({"path": "f.txt"}));
+        ag.ok(
+            "fs.edit",
+            json!({"path": "f.txt", "version": r["version"],
+                   "edits": [{"offsets": {"start": at, "end": at}, "text": text}]}),
+        );
+    };
+    edit("aX", 0); // "aXabc\n"
+    let (id, version, r, t) = next_apply(&mut c);
+    assert_eq!(version, 1, "never version 0 to Neovim");
+    assert_eq!((r, t.as_str()), (range(0, 0, 0, 0), "aX"));
+    // Applied; Neovim reports the minimal diff of the line ("Xa" after the first "a"), then
+    // the user's typing at the end of the line, in one didChange; the answer comes last.
+    change(
+        &mut c,
+        &uri,
+        7,
+        json!([{"range": range(0, 1, 0, 1), "text": "Xa"},
+               {"range": range(0, 5, 0, 5), "text": "Y"}]),
+    );
+    answer(&mut c, &id, true);
+    assert_eq!(c.text(&uri), "aXabcY\n", "the echo is not applied twice");
+    // A stale apply: the user typed "W" at the start before it arrived.
+    edit("Z", 6); // after "Y": "aXabcYZ\n"
+    let (id, version, _, t) = next_apply(&mut c);
+    assert_eq!((version, t.as_str()), (7, "Z"));
+    answer(&mut c, &id, true); // skipped ("newer than edits"), yet applied: true
+    change(
+        &mut c,
+        &uri,
+        9,
+        json!([{"range": range(0, 0, 0, 0), "text": "W"}]),
+    );
+    assert_eq!(c.text(&uri), "WaXabcYZ\n");
+    // Sent again at the new version, on the buffer with "W": applied, echoed alone.
+    let (id, version, r, t) = next_apply(&mut c);
+    assert_eq!((version, r, t.as_str()), (9, range(0, 7, 0, 7), "Z"));
+    answer(&mut c, &id, true);
+    change(
+        &mut c,
+        &uri,
+        10,
+        json!([{"range": range(0, 7, 0, 7), "text": "Z"}]),
+    );
+    assert_eq!(c.text(&uri), "WaXabcYZ\n");
+    // An edit after the final newline reaches Neovim as a replacement of that newline (it
+    // would append a whole line otherwise); Neovim keeps its final newline ('eol'): the echo
+    // with that newline is matched and the newline becomes Neovim's edit.
+    edit("end", 9); // "WaXabcYZ\nend"
+    let (id, version, r, t) = next_apply(&mut c);
+    assert_eq!((version, r, t.as_str()), (10, range(0, 8, 1, 0), "\nend"));
+    answer(&mut c, &id, true);
+    change(
+        &mut c,
+        &uri,
+        11,
+        json!([{"range": range(1, 0, 1, 0), "text": "end\n"}]),
+    );
+    assert_eq!(c.text(&uri), "WaXabcYZ\nend\n");
+    let st = stats(&d);
+    assert_eq!(st["applyEditSent"], 4, "{st}");
+    assert_eq!(st["applyEditSkipped"], 1, "{st}");
+    assert_eq!(st["applyEditEchoes"], 3, "{st}");
+}
+
+/// A client that refuses every apply (and does not change its buffer) is asked again only
+/// after a growing backoff, not at once: a handful of round trips, not thousands.
+#[test]
+fn refused_applies_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.txt"), "abc\n").unwrap();
+    let d = Daemon::start(dir.path());
+    let uri = d.uri("f.txt");
+    let mut c = raw_client(&d, json!({"name": "refuser"}), true);
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "text", "version": 1, "text": "abc\n"}}),
+    );
+    let ag = agent::Agent::connect(&d);
+    let r = ag.ok("fs.read", json!({"path": "f.txt"}));
+    ag.ok(
+        "fs.edit",
+        json!({"path": "f.txt", "version": r["version"],
+               "edits": [{"offsets": {"start": 0, "end": 0}, "text": "X"}]}),
+    );
+    let mut refused = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        if let Some(v) = c.next_notification(Duration::from_millis(50)) {
+            if v["method"] == "workspace/applyEdit" {
+                assert_eq!(
+                    v["params"]["edit"]["documentChanges"][0]["textDocument"]["version"],
+                    1
+                );
+                answer(&mut c, &v["id"].clone(), false);
+                refused += 1;
+            }
+        }
+    }
+    eprintln!("{refused} refused applies in 3 s");
+    assert!((2..=10).contains(&refused), "{refused} round trips");
+    // Its next change reopens the gate: the edit lands on the new version.
+    change(
+        &mut c,
+        &uri,
+        2,
+        json!([{"range": range(0, 3, 0, 3), "text": "!"}]),
+    );
+    let (id, version, r, t) = next_apply(&mut c);
+    assert_eq!((version, r, t.as_str()), (2, range(0, 0, 0, 0), "X"));
+    answer(&mut c, &id, true);
+    change(
+        &mut c,
+        &uri,
+        3,
+        json!([{"range": range(0, 0, 0, 0), "text": "X"}]),
+    );
+    assert_eq!(c.text(&uri), "Xabc!\n");
+}

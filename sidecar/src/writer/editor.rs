@@ -461,6 +461,7 @@ impl Writer {
                 match plain::find_echo(&texts, &p.sends) {
                     Some(e) => {
                         self.stats.apply_echoes += 1;
+                        self.stats.apply_skipped += p.sends.len() as u64 - 1;
                         ed.plain.backoff = plain::BACKOFF_MIN;
                         let s = &p.sends[e.send];
                         base = s.after.clone();
@@ -480,8 +481,7 @@ impl Writer {
                         );
                     }
                     None => {
-                        let answered = p.sends.iter().filter(|s| s.answered == Some(true));
-                        self.stats.apply_skipped += answered.count() as u64;
+                        self.stats.apply_skipped += p.sends.len() as u64;
                         debug!(
                             conn,
                             sends = p.sends.len(),

@@ -122,8 +122,8 @@ pub struct Stats {
     pub edits_sent: u64,
     pub dropped_messages: u64,
     /// `workspace/applyEdit` round trips to plain clients: sent, answered applied, refused,
-    /// answered applied but not in the client's next change (skipped as stale), and echoes
-    /// recognised in a `didChange`.
+    /// not refused but not in the client's next change (skipped as stale, as Neovim does with
+    /// `applied: true`), and echoes recognised in a `didChange`.
     pub apply_sent: u64,
     pub apply_applied: u64,
     pub apply_rejected: u64,

@@ -39,7 +39,7 @@ use crate::proto::{self, ApplyEdits, ContentChange};
 
 /// No apply is sent before the client's last change is this old (it is probably typing).
 pub const QUIET: Duration = Duration::from_millis(200);
-/// An apply answered but not echoed is followed by another one after this long.
+/// An apply not echoed is followed by another one on the same base after this long.
 pub const ECHO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most applies in flight on one base.
 pub const MAX_SENDS: usize = 4;
@@ -54,7 +54,6 @@ pub(super) struct SentApply {
     /// The document version and the client's text once it is applied.
     pub(super) after: Frontier,
     pub(super) text: Rope,
-    pub(super) answered: Option<bool>,
 }
 
 /// The applies in flight to one client for one document, all made on its buffer at `version`.
@@ -285,7 +284,6 @@ impl Writer {
             token,
             after,
             text: new_text,
-            answered: None,
         });
         debug!(
             conn = id,
@@ -330,8 +328,7 @@ impl Writer {
                 continue;
             };
             if applied {
-                p.sends[i].answered = Some(true);
-                return;
+                return; // settled by the client's next change
             }
             // Stale (the client changed meanwhile) or refused: again after its next change,
             // or after a backoff. (An answer after the echo settled it finds nothing here.)
@@ -358,7 +355,6 @@ mod tests {
             token: 1,
             after: Frontier::root(),
             text: Rope::from_str(text),
-            answered: Some(true),
         }
     }
 
