@@ -136,15 +136,7 @@ impl Service<Request> for Ordered {
                 .unwrap_or("editor")
                 .to_string();
             let encoding = negotiate_encoding(&offered);
-            let caps = params.pointer("/capabilities/workspace");
-            let apply_edit = caps
-                .and_then(|w| w.get("applyEdit"))
-                .and_then(Value::as_bool)
-                == Some(true)
-                && caps
-                    .and_then(|w| w.pointer("/workspaceEdit/documentChanges"))
-                    .and_then(Value::as_bool)
-                    == Some(true);
+            let apply_edits = proto::apply_edits_of(&params);
             if let Ok(mut n) = self.neg.lock() {
                 *n = Negotiated { encoding, revision };
             }
@@ -160,7 +152,7 @@ impl Service<Request> for Ordered {
                         name,
                         encoding,
                         revision_protocol: revision,
-                        apply_edit,
+                        apply_edits,
                         reopen: crate::reopen::parse_hints(opts),
                         agent_reply: Some(agent_reply),
                         out,

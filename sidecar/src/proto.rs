@@ -15,12 +15,12 @@
 //!   edit. The editor applies it only if `editorRev` equals the number of change messages it
 //!   has sent; otherwise it drops it, and the sidecar, on receiving the editor's newer change,
 //!   recomputes everything the editor lacks and sends it again (transformed by the engine).
-//! * Plain LSP clients (no revision protocol) that support versioned `workspace/applyEdit`
-//!   get remote edits as one `TextDocumentEdit` naming the document version the sidecar last
-//!   saw from them: a client that has moved on rejects it (`applied: false`) and it is sent
-//!   again, transformed, after the client's change arrives. One apply is in flight per
-//!   document; its `didChange` echo is recognised by content (the change, or the resulting
-//!   text, equals what was sent) and is not applied again.
+//! * Plain LSP clients (no revision protocol) that check versioned `workspace/applyEdit`
+//!   ([`ApplyEdits`]) get remote edits as one `TextDocumentEdit` naming the document version
+//!   the sidecar last saw from them: a client that has moved on skips or refuses it, and it is
+//!   sent again, transformed, after the client's next change (or a backoff). Its echo is
+//!   recognised inside the next `didChange`, also when bundled with the user's typing, and is
+//!   not applied again (see `writer::plain`).
 //! * `dist-space/resync {uri, text, base}`: the sidecar could not place an editor message
 //!   (protocol violation); the editor replaces its buffer with `text` and continues from
 //!   revision 0.
@@ -186,6 +186,43 @@ pub struct PresenceNotice {
     pub cursors: Vec<Cursor>,
 }
 
+/// How a plain LSP client (no revision protocol) takes the others' edits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ApplyEdits {
+    /// No versioned `workspace/applyEdit`: it gets no remote edits.
+    #[default]
+    None,
+    /// It announces `workspace.applyEdit` and `workspaceEdit.documentChanges` and checks the
+    /// version of a `TextDocumentEdit` (VS Code, Emacs eglot).
+    Versioned,
+    /// Neovim's built-in client (`clientInfo.name == "Neovim"`): it announces no
+    /// `documentChanges`, yet applies them (`vim.lsp.util.apply_workspace_edit`) and checks
+    /// their version, but only when it is > 0: a stale edit is skipped (`buf_versions[buf] >
+    /// version`, answered `applied: true`). The same in Neovim 0.9, 0.10 and 0.11.
+    Neovim,
+}
+
+/// What the `initialize` params say about versioned `workspace/applyEdit`.
+pub fn apply_edits_of(params: &Value) -> ApplyEdits {
+    let w = params.pointer("/capabilities/workspace");
+    let apply = w.and_then(|w| w.get("applyEdit")).and_then(Value::as_bool) == Some(true);
+    if !apply {
+        return ApplyEdits::None;
+    }
+    if params.pointer("/clientInfo/name").and_then(Value::as_str) == Some("Neovim") {
+        return ApplyEdits::Neovim;
+    }
+    let doc_changes = w
+        .and_then(|w| w.pointer("/workspaceEdit/documentChanges"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    if doc_changes {
+        ApplyEdits::Versioned
+    } else {
+        ApplyEdits::None
+    }
+}
+
 /// What a document notification from one connection asks for, in arrival order.
 #[derive(Debug)]
 pub enum DocMsg {
@@ -259,6 +296,28 @@ pub fn path_to_uri(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apply_edits_support() {
+        use serde_json::json;
+        let caps = |w: Value| json!({"capabilities": {"workspace": w}});
+        assert_eq!(apply_edits_of(&json!({})), ApplyEdits::None);
+        assert_eq!(
+            apply_edits_of(&caps(json!({"applyEdit": true}))),
+            ApplyEdits::None
+        );
+        assert_eq!(
+            apply_edits_of(&caps(
+                json!({"applyEdit": true, "workspaceEdit": {"documentChanges": true}})
+            )),
+            ApplyEdits::Versioned
+        );
+        let mut nvim = caps(json!({"applyEdit": true, "workspaceEdit": {}}));
+        nvim["clientInfo"] = json!({"name": "Neovim", "version": "0.10.4"});
+        assert_eq!(apply_edits_of(&nvim), ApplyEdits::Neovim);
+        nvim["capabilities"]["workspace"]["applyEdit"] = json!(false);
+        assert_eq!(apply_edits_of(&nvim), ApplyEdits::None);
+    }
 
     #[test]
     fn uri_roundtrip() {

@@ -13,9 +13,10 @@ use vfs::diff::{diff_edits, TextEdit};
 use vfs::pos::{self, PositionEncoding};
 use vfs::FileId;
 
+use super::plain::{self, PlainDoc};
 use super::{rel_under, ConnId, Hello, Outgoing, Writer};
 use crate::proto::{
-    self, ChangeParams, ContentChange, Cursor, CursorParams, DocMsg, EditNotice, Pos,
+    self, ApplyEdits, ChangeParams, ContentChange, Cursor, CursorParams, DocMsg, EditNotice, Pos,
     PresenceNotice,
 };
 
@@ -34,16 +35,6 @@ pub(super) struct Acc {
     pub(super) edits: Vec<TextEdit>,
 }
 
-/// A `workspace/applyEdit` in flight to a plain LSP client.
-pub(super) struct PendingApply {
-    pub(super) token: u64,
-    pub(super) change: ContentChange,
-    pub(super) after: Frontier,
-    pub(super) text: Rope,
-    pub(super) echoed: bool,
-    pub(super) answered: bool,
-}
-
 /// One editor's view of one document.
 pub(super) struct EditorDoc {
     pub(super) uri: String,
@@ -55,9 +46,8 @@ pub(super) struct EditorDoc {
     pub(super) sent: VecDeque<Sent>,
     pub(super) next_rev: u64,
     pub(super) ed_rev: u64,
-    /// Plain clients: the last document version they reported, and the apply in flight.
-    pub(super) lsp_version: Option<i64>,
-    pub(super) pending_apply: Option<PendingApply>,
+    /// Plain clients: the version they reported, the applies in flight, retry timing.
+    pub(super) plain: PlainDoc,
     /// The wire version last announced in a `dist-space/edit` (notices carry only changes).
     pub(super) wire_sent: engine::RemoteVersion,
 }
@@ -74,8 +64,7 @@ impl EditorDoc {
             sent: VecDeque::new(),
             next_rev: 1,
             ed_rev: 0,
-            lsp_version: None,
-            pending_apply: None,
+            plain: PlainDoc::default(),
             wire_sent: engine::RemoteVersion::new(),
         }
     }
@@ -89,7 +78,7 @@ pub(super) struct Conn {
     pub(super) agent: String,
     pub(super) enc: PositionEncoding,
     pub(super) revision: bool,
-    pub(super) apply_edit: bool,
+    pub(super) apply: ApplyEdits,
     pub(super) out: mpsc::Sender<Outgoing>,
     pub(super) docs: HashMap<FileId, EditorDoc>,
     /// Last reported cursors: document, version they refer to, char positions (anchor, head).
@@ -119,7 +108,7 @@ impl Writer {
                 agent,
                 enc: h.encoding,
                 revision: h.revision_protocol,
-                apply_edit: h.apply_edit,
+                apply: h.apply_edits,
                 out: h.out,
                 docs: HashMap::new(),
                 presence: None,
@@ -152,6 +141,9 @@ impl Writer {
                     (ed.ed_version.clone(), ed.ed_text.clone()),
                 ];
                 states.extend(ed.sent.iter().map(|x| (x.after.clone(), x.text.clone())));
+                if let Some(p) = &ed.plain.pending {
+                    states.extend(p.sends.iter().map(|x| (x.after.clone(), x.text.clone())));
+                }
                 self.reopen.left(*f, &c.name, states);
             }
             info!(conn, name = %c.name, "editor disconnected");
@@ -227,7 +219,7 @@ impl Writer {
             return;
         };
         if let Some(ed) = self.conns.get_mut(&conn).and_then(|c| c.docs.get_mut(&f)) {
-            ed.lsp_version = v.or(ed.lsp_version);
+            ed.plain.version = v.or(ed.plain.version);
         }
     }
 
@@ -392,7 +384,7 @@ impl Writer {
             .conns
             .get(&conn)
             .and_then(|c| c.docs.get(&f))
-            .is_some_and(|ed| ed.pending_apply.is_some());
+            .is_some_and(|ed| ed.plain.pending.is_some());
         let continues = match self.acc.get(&(conn, f)) {
             Some(a) => a.seen == seen && !has_pending_apply,
             None => false,
@@ -409,7 +401,7 @@ impl Writer {
             .ok_or_else(|| format!("change for a document not opened: {uri}"))?;
         // The state the editor's change was made on (when continuing an accumulation: the
         // text after its previous change; the frontier is only known after the flush).
-        let (base, base_text) = match seen {
+        let (mut base, base_text) = match seen {
             _ if continues => (Frontier::root(), ed.confirmed_text.clone()),
             None => (ed.ed_version.clone(), ed.ed_text.clone()),
             Some(s) if s == ed.confirmed_seen => (ed.confirmed.clone(), ed.confirmed_text.clone()),
@@ -426,49 +418,86 @@ impl Writer {
                 }
             },
         };
-        // Positions -> chars against the editor's text, change by change.
+        // Positions -> chars against the editor's text, change by change: each change's edits
+        // and the text after it.
         let mut text = base_text;
-        let mut edits: Vec<TextEdit> = Vec::with_capacity(changes.len());
+        let mut steps: Vec<(Vec<TextEdit>, Rope)> = Vec::with_capacity(changes.len());
         for ch in &changes {
+            let mut es = Vec::new();
             match ch.range {
                 Some(r) => {
                     let lr = r.to_lsp().map_err(|e| e.to_string())?;
                     let cr = pos::range_to_chars(&text, lr, enc).map_err(|e| e.to_string())?;
                     text.remove(cr.clone());
                     text.insert(cr.start, &ch.text);
-                    edits.push(TextEdit {
+                    es.push(TextEdit {
                         range: cr,
                         text: ch.text.clone(),
                     });
                 }
                 None => {
                     let old = text.to_string();
-                    edits.extend(diff_edits(&old, &ch.text));
+                    es = diff_edits(&old, &ch.text);
                     text = Rope::from_str(&ch.text);
                 }
             }
+            steps.push((es, text.clone()));
         }
         let ed = self
             .conns
             .get_mut(&conn)
             .and_then(|c| c.docs.get_mut(&f))
             .expect("checked");
-        // A plain client's echo of the edit we asked it to apply: not a new edit.
+        // A plain client's first change after the applies in flight settles them all (see
+        // `plain`): its echo of one of them is not a new edit; what follows it is the user's
+        // edit on that apply's result.
+        let mut skip = 0;
+        let mut fixup = None;
         if seen.is_none() {
-            if let Some(p) = ed.pending_apply.as_mut() {
-                if !p.echoed && (changes.len() == 1 && changes[0] == p.change || text == p.text) {
-                    p.echoed = true;
-                    ed.ed_version = p.after.clone();
-                    ed.ed_text = p.text.clone();
-                    ed.confirmed = p.after.clone();
-                    ed.confirmed_text = p.text.clone();
-                    if p.answered {
-                        ed.pending_apply = None;
+            ed.plain.last_change = Some(received);
+            ed.plain.hold_until = None;
+            if let Some(p) = ed.plain.pending.take() {
+                let texts: Vec<Rope> = steps.iter().map(|s| s.1.clone()).collect();
+                match plain::find_echo(&texts, &p.sends) {
+                    Some(e) => {
+                        self.stats.apply_echoes += 1;
+                        self.stats.apply_skipped += p.sends.len() as u64 - 1;
+                        ed.plain.backoff = plain::BACKOFF_MIN;
+                        let s = &p.sends[e.send];
+                        base = s.after.clone();
+                        ed.ed_version = s.after.clone();
+                        ed.ed_text = s.text.clone();
+                        ed.confirmed = s.after.clone();
+                        ed.confirmed_text = s.text.clone();
+                        skip = e.change + 1;
+                        fixup = e.fixup;
+                        debug!(
+                            conn,
+                            send = e.send,
+                            change = e.change,
+                            changes = changes.len(),
+                            fixup = fixup.is_some(),
+                            "applyEdit echo"
+                        );
                     }
+                    None => {
+                        self.stats.apply_skipped += p.sends.len() as u64;
+                        debug!(
+                            conn,
+                            sends = p.sends.len(),
+                            "no applyEdit echo: none was applied"
+                        );
+                    }
+                }
+                if skip == steps.len() && fixup.is_none() {
                     return Ok(());
                 }
             }
         }
+        let edits: Vec<TextEdit> = fixup
+            .into_iter()
+            .chain(steps.drain(..).skip(skip).flat_map(|s| s.0))
+            .collect();
         ed.ed_rev += 1;
         self.stats.editor_changes += 1;
         let nonempty = edits
@@ -553,32 +582,6 @@ impl Writer {
                 warn!(conn, error = %e, "editor changes rejected by the engine: resync");
                 self.resync(conn, f);
             }
-        }
-    }
-
-    pub(super) fn apply_result(&mut self, conn: ConnId, token: u64, applied: bool) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        for (f, ed) in c.docs.iter_mut() {
-            let Some(p) = ed.pending_apply.as_mut() else {
-                continue;
-            };
-            if p.token != token {
-                continue;
-            }
-            if !applied {
-                // Stale (the client changed meanwhile) or refused: send again, transformed.
-                ed.pending_apply = None;
-                self.changed.insert(*f);
-            } else if p.echoed {
-                ed.pending_apply = None;
-                // More may have happened while this one was in flight.
-                self.changed.insert(*f);
-            } else {
-                p.answered = true;
-            }
-            return;
         }
     }
 
@@ -705,9 +708,16 @@ impl Writer {
         // Agent API `changes` subscribers (issue 5).
         self.agents.publish(&self.ws, self.changed.iter().copied());
         let changed = std::mem::take(&mut self.changed);
+        self.update_editors(changed);
+    }
+
+    /// Send every editor of `files` that lags the document what it lacks (plain clients only
+    /// when they may be sent to now; otherwise the retry timer is set).
+    pub(super) fn update_editors(&mut self, files: impl IntoIterator<Item = FileId>) {
         let started = self.batch_started.take();
         let mut sent_any = false;
-        for f in changed {
+        let now = Instant::now();
+        for f in files {
             let Some(tf) = self.ws.text_file(f) else {
                 continue;
             };
@@ -720,15 +730,25 @@ impl Writer {
                     Some(c) => (c.enc, c.revision),
                     None => continue,
                 };
-                let apply_edit = self.conns.get(&id).is_some_and(|c| c.apply_edit);
-                if !revision && !apply_edit {
+                let apply = self.conns.get(&id).map_or(ApplyEdits::None, |c| c.apply);
+                if !revision && apply == ApplyEdits::None {
                     continue;
                 }
                 let Some(ed) = self.conns.get(&id).and_then(|c| c.docs.get(&f)) else {
                     continue;
                 };
-                if ed.ed_version == doc_v || ed.pending_apply.is_some() {
+                if ed.ed_version == doc_v {
                     continue;
+                }
+                if !revision {
+                    match plain::gate(&ed.plain, now) {
+                        plain::Gate::Go => {}
+                        plain::Gate::Wait(t) => {
+                            self.wake_at(t);
+                            continue;
+                        }
+                        plain::Gate::No => continue,
+                    }
                 }
                 let tf = self.ws.text_file(f).expect("checked");
                 let ops = match tf.doc.transform(&ed.ed_version, &doc_v) {
@@ -816,82 +836,6 @@ impl Writer {
             if self.stats.change_to_broadcast_us.len() < 1_000_000 {
                 self.stats.change_to_broadcast_us.push(us);
             }
-        }
-    }
-
-    /// One versioned `workspace/applyEdit` turning the client's text into `new_text`: the
-    /// sequential `ops` are folded into a single replacement of the span they touch.
-    pub(super) fn send_apply_edit(
-        &mut self,
-        id: ConnId,
-        f: FileId,
-        ops: &[XfOp],
-        new_text: Rope,
-        after: Frontier,
-    ) {
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let enc = c.enc;
-        let Some(ed) = c.docs.get_mut(&f) else { return };
-        let old_len = ed.ed_text.len_chars();
-        let mut len = old_len;
-        let (mut lo, mut tail) = (usize::MAX, usize::MAX);
-        for op in ops {
-            match op {
-                XfOp::Insert { pos, text } => {
-                    let n = text.chars().count();
-                    len += n;
-                    lo = lo.min(*pos);
-                    tail = tail.min(len - (pos + n));
-                }
-                XfOp::Delete { pos, len: n } => {
-                    len -= n;
-                    lo = lo.min(*pos);
-                    tail = tail.min(len - pos);
-                }
-            }
-        }
-        if lo == usize::MAX {
-            return;
-        }
-        let old_end = (old_len - tail).max(lo);
-        let range = match pos::chars_to_range(&ed.ed_text, lo..old_end, enc) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(conn = id, error = %e, "cannot express the apply edit");
-                return;
-            }
-        };
-        debug!(conn = id, lo, old_end, "applyEdit sent");
-        let new_end = (new_text.len_chars() - tail).max(lo);
-        let change = ContentChange {
-            range: Some(proto::Range::from_lsp(range)),
-            text: new_text.slice(lo..new_end).to_string(),
-        };
-        let token = self.next_token;
-        self.next_token += 1;
-        ed.pending_apply = Some(PendingApply {
-            token,
-            change: change.clone(),
-            after,
-            text: new_text,
-            echoed: false,
-            answered: false,
-        });
-        let msg = Outgoing::ApplyEdit {
-            token,
-            uri: ed.uri.clone(),
-            version: ed.lsp_version,
-            change,
-        };
-        self.stats.edits_sent += 1;
-        if c.out.try_send(msg).is_err() {
-            warn!(
-                conn = id,
-                "outgoing queue full or closed: dropping the connection"
-            );
-            let _ = c.out.try_send(Outgoing::Close("too slow".into()));
         }
     }
 }

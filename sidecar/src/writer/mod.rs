@@ -16,12 +16,14 @@
 //!   is not such a change, and every broadcast, applies the accumulations first, so nothing
 //!   ever reads a stale editor version.
 //! * After each batch of events, every editor whose version lags the document's receives the
-//!   engine's transform from its version to the document version (one message per batch).
+//!   engine's transform from its version to the document version (one message per batch;
+//!   plain LSP clients when they may be sent to, see [`plain`], else a timer wakes the loop).
 //! * Bad input (unknown document, bad position, protocol violation) changes nothing: it is
 //!   answered with an error, a logged drop, or a resync of that one editor.
 
 mod agent;
 mod editor;
+mod plain;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -56,7 +58,7 @@ pub enum Outgoing {
     ApplyEdit {
         token: u64,
         uri: String,
-        version: Option<i64>,
+        version: i64,
         change: ContentChange,
     },
     /// Close the connection (too slow, protocol violation...).
@@ -69,8 +71,8 @@ pub struct Hello {
     pub name: String,
     pub encoding: PositionEncoding,
     pub revision_protocol: bool,
-    /// The client accepts versioned `workspace/applyEdit` (used when not `revision_protocol`).
-    pub apply_edit: bool,
+    /// How the client takes versioned `workspace/applyEdit` (used when not `revision_protocol`).
+    pub apply_edits: crate::proto::ApplyEdits,
     /// `initializationOptions.reopen`: what the plugin's buffers are based on (see `reopen`).
     pub reopen: HashMap<String, crate::reopen::Hint>,
     /// Answered with the connection's engine agent (the initialize result carries it).
@@ -119,6 +121,14 @@ pub struct Stats {
     pub editor_changes: u64,
     pub edits_sent: u64,
     pub dropped_messages: u64,
+    /// `workspace/applyEdit` round trips to plain clients: sent, answered applied, refused,
+    /// not refused but not in the client's next change (skipped as stale, as Neovim does with
+    /// `applied: true`), and echoes recognised in a `didChange`.
+    pub apply_sent: u64,
+    pub apply_applied: u64,
+    pub apply_rejected: u64,
+    pub apply_skipped: u64,
+    pub apply_echoes: u64,
     /// Sum of (broadcast sent - change received) in µs, and count, for changes that caused one.
     pub change_to_broadcast_us: Vec<u32>,
 }
@@ -130,6 +140,9 @@ pub struct Writer {
     conns: HashMap<ConnId, Conn>,
     changed: BTreeSet<FileId>,
     flush_at: Option<Instant>,
+    /// When plain clients waiting for a quiet moment, a backoff or an echo timeout may be sent
+    /// to (see `plain`).
+    retry_at: Option<Instant>,
     /// When the oldest unwritten change happened.
     dirty_since: Option<Instant>,
     /// Makes agent names unique across daemon runs: names are never reused.
@@ -172,6 +185,7 @@ impl Writer {
             conns: HashMap::new(),
             changed: BTreeSet::new(),
             flush_at: None,
+            retry_at: None,
             dirty_since: None,
             run_id: run_id.clone(),
             stats: Stats::default(),
@@ -201,10 +215,14 @@ impl Writer {
     /// The loop: one event at a time; after each batch, update editors; flush on the timer.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) {
         loop {
-            let ev = match self.flush_at {
+            let timer = match (self.flush_at, self.retry_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let ev = match timer {
                 Some(t) => tokio::select! {
                     ev = rx.recv() => ev,
-                    _ = tokio::time::sleep_until(t.into()) => { self.flush(); continue; }
+                    _ = tokio::time::sleep_until(t.into()) => { self.timers(); continue; }
                 },
                 None => rx.recv().await,
             };
@@ -238,6 +256,18 @@ impl Writer {
         self.flush();
     }
 
+    /// The flush or the plain-client retry timer fired.
+    fn timers(&mut self) {
+        let now = Instant::now();
+        if self.flush_at.is_some_and(|t| t <= now) {
+            self.flush();
+        }
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            self.plain_retry();
+        }
+    }
+
     /// Per document, every version a participant may still send edits from or ask about:
     /// connected editors' states (confirmed, current, every revision in flight, cursors) and
     /// what agents hold (see `agent_api::AgentState::retained`). Compaction keeps them all.
@@ -250,7 +280,12 @@ impl Writer {
                 v.push(ed.confirmed.clone());
                 v.push(ed.ed_version.clone());
                 v.extend(ed.sent.iter().map(|x| x.after.clone()));
-                v.extend(ed.pending_apply.iter().map(|p| p.after.clone()));
+                v.extend(
+                    ed.plain
+                        .pending
+                        .iter()
+                        .flat_map(|p| p.sends.iter().map(|s| s.after.clone())),
+                );
             }
             if let Some((f, v, _)) = &c.presence {
                 out.entry(*f).or_default().push(v.clone());
@@ -437,6 +472,11 @@ impl Writer {
                     "editorChanges": self.stats.editor_changes,
                     "editsSent": self.stats.edits_sent,
                     "dropped": self.stats.dropped_messages,
+                    "applyEditSent": self.stats.apply_sent,
+                    "applyEditApplied": self.stats.apply_applied,
+                    "applyEditRejected": self.stats.apply_rejected,
+                    "applyEditSkipped": self.stats.apply_skipped,
+                    "applyEditEchoes": self.stats.apply_echoes,
                     "broadcasts": v.len(),
                     "changeToBroadcastP50Us": pct(0.5),
                     "changeToBroadcastP99Us": pct(0.99),
