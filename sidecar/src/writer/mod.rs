@@ -321,8 +321,7 @@ impl Writer {
                         inserted = m.inserted,
                         dropped = m.dropped,
                         kept = m.kept,
-                        "external change merged (base: disk states back from the newest; \
-                         dropped chars stay in the history)"
+                        "external change merged"
                     );
                 }
                 for p in rep.modified.iter().chain(rep.created.iter()) {
