@@ -113,20 +113,30 @@ pub fn derivation_cost(old: &str, new: &str) -> (usize, usize) {
     if old == new {
         return (0, 0);
     }
+    // One line diff; its hunks refined by char diffs as `diff_edits` does.
     let input = InternedInput::new(old, new);
     let mut diff = Diff::compute(Algorithm::Histogram, &input);
     diff.postprocess_lines(&input);
     let lo = line_offsets(old);
     let ln = line_offsets(new);
-    let line_cost: usize = diff
-        .hunks()
-        .map(|h| {
-            lo[h.before.end as usize].1 - lo[h.before.start as usize].1 + ln[h.after.end as usize].1
-                - ln[h.after.start as usize].1
-        })
-        .sum();
-    let chars = edit_cost(&diff_edits(old, new));
-    (line_cost + 2 * chars, chars)
+    let (mut lines, mut chars) = (0usize, 0usize);
+    for h in diff.hunks() {
+        let (ob0, oc0) = lo[h.before.start as usize];
+        let (ob1, oc1) = lo[h.before.end as usize];
+        let (nb0, nc0) = ln[h.after.start as usize];
+        let (nb1, nc1) = ln[h.after.end as usize];
+        let (o_len, n_len) = (oc1 - oc0, nc1 - nc0);
+        lines += o_len + n_len;
+        chars += if o_len <= REFINE_LIMIT && n_len <= REFINE_LIMIT && o_len > 0 && n_len > 0 {
+            char_edits(&old[ob0..ob1], &new[nb0..nb1])
+                .iter()
+                .map(|(r, t)| r.len() + t.chars().count())
+                .sum()
+        } else {
+            o_len + n_len
+        };
+    }
+    (lines + 2 * chars, chars)
 }
 
 /// Among candidate texts, the one `new` most plausibly derives from: the smallest
@@ -468,6 +478,10 @@ mod tests {
         // the similar line.
         let base = "x\ny\n";
         assert_eq!(c(&["x\ny\n<M5>\n", base], "x\ny\n<W>\n"), Some((1, 4)));
+        // The char part is `diff_edits`' cost.
+        for (o, n) in [("ab\ncd\n", "ab\nxcd\ney\n"), ("", "q"), ("a\nb", "")] {
+            assert_eq!(derivation_cost(o, n).1, edit_cost(&diff_edits(o, n)));
+        }
         // Equal cost: the first.
         assert_eq!(c(&["x\n", "y\n"], "z\n"), Some((0, 2)));
     }

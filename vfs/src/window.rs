@@ -37,6 +37,9 @@ use crate::diff::{closest, merge_diff, TextEdit};
 
 /// Older disk states kept per file (besides the current one).
 pub const WINDOW_STATES: usize = 32;
+/// The newest older states, always kept when the count is exceeded; beyond them the window
+/// thins out (see [`DiskWindow::push`]).
+const KEEP_RECENT: usize = 16;
 /// Sum of the sizes of the older states kept (bytes; each counted whole although ropes share
 /// their unchanged chunks). The newest older state is kept whatever its size.
 pub const WINDOW_BYTES: usize = 8 << 20;
@@ -55,27 +58,45 @@ pub struct DiskState {
 /// The older disk states of a file, newest first (the current one is not in it).
 #[derive(Clone, Debug, Default)]
 pub struct DiskWindow {
-    states: VecDeque<DiskState>,
+    /// With the sequence number of their push.
+    states: VecDeque<(u64, DiskState)>,
+    pushed: u64,
     bytes: usize,
 }
 
 impl DiskWindow {
-    /// The disk moved on from `state`: keep it as the newest older state, dropping the oldest
-    /// beyond [`WINDOW_STATES`] / [`WINDOW_BYTES`].
+    /// The disk moved on from `state`: keep it as the newest older state. Beyond
+    /// [`WINDOW_STATES`] a state is dropped, but not the newest [`KEEP_RECENT`] nor the oldest
+    /// (the file as loaded, often what a long-open editor holds): of the others, the one
+    /// whose neighbours are closest in time (the newer on ties), so the window thins out with
+    /// age (roughly exponential spacing) instead of forgetting everything older than the last
+    /// 32 writes. Beyond [`WINDOW_BYTES`] the same rule drops states (only the newest is
+    /// protected) until the sizes fit or one state is left.
     pub fn push(&mut self, state: DiskState) {
         self.bytes += state.text.len_bytes();
-        self.states.push_front(state);
-        while self.states.len() > WINDOW_STATES
-            || (self.states.len() > 1 && self.bytes > WINDOW_BYTES)
-        {
-            let s = self.states.pop_back().expect("not empty");
-            self.bytes -= s.text.len_bytes();
+        self.pushed += 1;
+        self.states.push_front((self.pushed, state));
+        while self.states.len() > WINDOW_STATES {
+            self.drop_one(KEEP_RECENT);
         }
+        while self.states.len() > 1 && self.bytes > WINDOW_BYTES {
+            self.drop_one(1);
+        }
+    }
+    /// Drop the state at the densest spot among `protect..len-1`, else the oldest.
+    fn drop_one(&mut self, protect: usize) {
+        let n = self.states.len();
+        let seq = |i: usize| self.states[i].0;
+        let i = (protect.max(1)..n.saturating_sub(1))
+            .min_by_key(|&i| seq(i - 1) - seq(i + 1))
+            .unwrap_or(n - 1);
+        let (_, s) = self.states.remove(i).expect("in range");
+        self.bytes -= s.text.len_bytes();
     }
     /// Keep only the states `keep` accepts (e.g. those still after the history's horizon).
     pub fn retain(&mut self, mut keep: impl FnMut(&DiskState) -> bool) {
-        self.states.retain(|s| keep(s));
-        self.bytes = self.states.iter().map(|s| s.text.len_bytes()).sum();
+        self.states.retain(|(_, s)| keep(s));
+        self.bytes = self.states.iter().map(|(_, s)| s.text.len_bytes()).sum();
     }
     pub fn len(&self) -> usize {
         self.states.len()
@@ -85,10 +106,10 @@ impl DiskWindow {
     }
     /// Newest first.
     pub fn iter(&self) -> impl Iterator<Item = &DiskState> {
-        self.states.iter()
+        self.states.iter().map(|(_, s)| s)
     }
     pub fn get(&self, i: usize) -> Option<&DiskState> {
-        self.states.get(i)
+        self.states.get(i).map(|(_, s)| s)
     }
 }
 
@@ -244,19 +265,31 @@ mod tests {
     }
 
     #[test]
-    fn the_window_is_bounded_by_count_and_bytes() {
+    fn the_window_is_bounded_by_count_and_bytes_and_thins_out_with_age() {
         let mut w = DiskWindow::default();
-        for i in 0..(WINDOW_STATES + 10) {
+        let n = 1000;
+        for i in 0..n {
             w.push(DiskState {
                 version: Frontier::root(),
                 text: Rope::from_str(&format!("{i}\n")),
             });
         }
-        assert_eq!(w.len(), WINDOW_STATES);
+        let ages: Vec<usize> = w
+            .iter()
+            .map(|s| n - 1 - s.text.to_string().trim().parse::<usize>().unwrap())
+            .collect();
+        assert_eq!(ages.len(), WINDOW_STATES);
+        // The newest 16, then sparser and sparser, and the first state ever.
         assert_eq!(
-            w.get(0).unwrap().text.to_string(),
-            format!("{}\n", WINDOW_STATES + 9)
+            ages[..KEEP_RECENT],
+            (0..KEEP_RECENT).collect::<Vec<_>>()[..]
         );
+        assert_eq!(*ages.last().unwrap(), n - 1);
+        assert!(ages.windows(2).all(|p| p[0] < p[1]), "{ages:?}");
+        let gaps: Vec<usize> = ages.windows(2).map(|p| p[1] - p[0]).collect();
+        assert!(gaps[KEEP_RECENT..].iter().any(|g| *g > 16), "{ages:?}");
+        assert!(ages.iter().any(|a| (100..600).contains(a)), "{ages:?}");
+        // Bytes: big states push the others out; the newest always stays.
         let big = "x".repeat(WINDOW_BYTES / 3 + 1);
         for _ in 0..3 {
             w.push(DiskState {
@@ -264,12 +297,13 @@ mod tests {
                 text: Rope::from_str(&big),
             });
         }
-        assert!(w.len() <= 2, "{}", w.len());
-        // One huge state is still kept.
+        assert!(w.bytes <= WINDOW_BYTES, "{}", w.bytes);
+        assert_eq!(w.get(0).unwrap().text.len_bytes(), big.len());
         w.push(DiskState {
             version: Frontier::root(),
             text: Rope::from_str(&"y".repeat(WINDOW_BYTES + 1)),
         });
         assert_eq!(w.len(), 1);
+        assert_eq!(w.bytes, WINDOW_BYTES + 1);
     }
 }

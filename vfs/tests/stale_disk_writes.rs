@@ -129,6 +129,29 @@ fn a_stale_writer_keeps_the_edits_written_after_it_read() {
 }
 
 #[test]
+fn an_editor_open_since_the_load_saves_after_a_hundred_writes_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.txt"), numbered(10)).unwrap();
+    let mut ws = load(dir.path());
+    let f = ws.lookup("a.txt").unwrap();
+    let opened = disk(&ws, "a.txt");
+    for i in 0..100 {
+        insert_line(&mut ws, f, "agent", (i * 7) % 10, &format!("<A{i}>\n"));
+        assert_eq!(ws.flush().written, ["a.txt"]);
+    }
+    let saved = insert_line_str(&opened, 3, "typed in the editor\n");
+    let rep = write_ext(&mut ws, "a.txt", &saved);
+    let m = &rep.merges[0];
+    assert_eq!(m.kind, MergeKind::Older, "{m:?}");
+    assert_eq!(m.states, vfs::window::WINDOW_STATES + 1);
+    let got = text(&mut ws, f);
+    for i in 0..100 {
+        assert_eq!(count(&got, &format!("<A{i}>\n")), 1, "{got}");
+    }
+    assert_eq!(count(&got, "typed in the editor\n"), 1);
+}
+
+#[test]
 fn a_revert_to_an_exact_older_state_and_a_replacement_give_the_new_text() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.txt"), numbered(5)).unwrap();
