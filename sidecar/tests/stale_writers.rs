@@ -1,6 +1,7 @@
 //! Stale writers: a real program reads a file, agents (`fs.edit`, acknowledged) and a Neovim
 //! with the plugin make edits that reach the disk, then the program writes back its own change
-//! of the text it read: a real formatter (`rustfmt`), `sed -i`, a stock Neovim `:w!`. Every
+//! of the text it read: real formatters (`rustfmt`, `prettier` from npm), `sed -i`, a stock
+//! Neovim `:w!`. Every
 //! acknowledged edit and the writer's change end up in the daemon, on disk and in the editor.
 //! A deliberate revert (`git checkout -- file`) and a `git checkout` of another branch give
 //! the checked-out text. Real daemon, real processes, real git; seeded.
@@ -72,6 +73,33 @@ fn rustfmt() -> Option<PathBuf> {
         "rustfmt not found but CI=true: install it (rustup component add rustfmt)"
     );
     eprintln!("\n## SKIPPED: rustfmt not found (rustup component add rustfmt) ##\n");
+    None
+}
+
+/// `prettier` as installed by `scripts/setup-prettier.sh` (or `$DIST_SPACE_PRETTIER`), or
+/// `None` (the test then skips loudly, except in CI where it fails).
+fn prettier() -> Option<PathBuf> {
+    let p = std::env::var_os("DIST_SPACE_PRETTIER").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/tools/prettier/node_modules/.bin/prettier")
+        },
+        PathBuf::from,
+    );
+    let ok = Command::new(&p)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(p);
+    }
+    assert!(
+        !ci(),
+        "prettier not found but CI=true: run scripts/setup-prettier.sh"
+    );
+    eprintln!("\n## SKIPPED: prettier not found (run scripts/setup-prettier.sh) ##\n");
     None
 }
 
@@ -157,6 +185,7 @@ fn buffer_converges(out: &Path, want: &str) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Writer {
     Rustfmt,
+    Prettier,
     Sed,
     StockNvim,
 }
@@ -185,6 +214,30 @@ const RUST_SAFE: &[&str] = &[
     "    c",
 ];
 
+const JS_SRC: &str = "function main() {
+  const a = 1;
+  const b = 2;
+  console.log(a + b);
+}
+
+function   helper( a ){ return a+1 }
+
+function other() {
+  const c = 7;
+  return c;
+}
+";
+
+/// Lines of `JS_SRC` where markers go (away from what prettier changes).
+const JS_SAFE: &[&str] = &[
+    "  const a = 1;",
+    "  const b = 2;",
+    "  console.log(a + b);",
+    "function other() {",
+    "  const c = 7;",
+    "  return c;",
+];
+
 fn numbered(n: usize) -> String {
     (0..n).map(|i| format!("line {i:03}\n")).collect()
 }
@@ -195,6 +248,13 @@ fn stale_writer(writer: Writer, seed: u64) {
     if writer == Writer::Rustfmt && rustfmt().is_none() {
         return;
     }
+    let prettier = match writer {
+        Writer::Prettier => match prettier() {
+            Some(p) => Some(p),
+            None => return,
+        },
+        _ => None,
+    };
     let mut rng = fastrand::Rng::with_seed(seed);
     let tmp = tempfile::tempdir().unwrap();
     let (ws, out, tool) = (
@@ -212,6 +272,11 @@ fn stale_writer(writer: Writer, seed: u64) {
             "a.rs",
             RUST_SRC.to_string(),
             RUST_SAFE.iter().map(|s| s.to_string()).collect(),
+        ),
+        Writer::Prettier => (
+            "a.js",
+            JS_SRC.to_string(),
+            JS_SAFE.iter().map(|s| s.to_string()).collect(),
         ),
         _ => (
             "a.txt",
@@ -308,6 +373,24 @@ fn stale_writer(writer: Writer, seed: u64) {
             std::fs::rename(&p, &file).unwrap();
             t
         }
+        Writer::Prettier => {
+            let p = tool.join(rel);
+            std::fs::write(&p, &stale).unwrap();
+            let st = Command::new(prettier.as_ref().unwrap())
+                .arg("--write")
+                .arg(&p)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success());
+            let t = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                t.contains("function helper(a) {\n  return a + 1;\n}\n"),
+                "{t}"
+            );
+            std::fs::rename(&p, &file).unwrap();
+            t
+        }
         Writer::Sed => {
             let p = tool.join(rel);
             std::fs::write(&p, &stale).unwrap();
@@ -359,6 +442,7 @@ fn stale_writer(writer: Writer, seed: u64) {
     let log = std::fs::read_to_string(&log).unwrap();
     for secret in want.iter().map(String::as_str).chain([
         "a + 1",
+        "return a + 1;",
         "changed by sed",
         "saved by a stock Neovim",
     ]) {
@@ -375,6 +459,13 @@ fn stale_writer(writer: Writer, seed: u64) {
 fn a_formatter_writing_back_a_stale_copy_keeps_every_acknowledged_edit() {
     for seed in [1, 2] {
         stale_writer(Writer::Rustfmt, seed);
+    }
+}
+
+#[test]
+fn prettier_writing_back_a_stale_copy_keeps_every_acknowledged_edit() {
+    for seed in [7, 8] {
+        stale_writer(Writer::Prettier, seed);
     }
 }
 
