@@ -6,8 +6,11 @@
 //! write "deletes" every edit the daemon wrote meanwhile. So each text file keeps a bounded
 //! window of the states the daemon recently wrote to or read from disk, each with the document
 //! version whose text it is, and an external change is applied at the state it most plausibly
-//! derives from: the one needing the smallest diff ([`choose`]). Merged there with
-//! `Document::edit_at`, the engine keeps every edit made after that state.
+//! derives from: the one needing the smallest diff ([`choose`]; the cost is
+//! [`crate::diff::derivation_cost`]: chars of the changed whole lines plus twice the changed
+//! chars). Merged there with `Document::edit_at`, the engine keeps every edit made after that
+//! state. The window keeps the newest 16 states, then thins out with age, and keeps the
+//! oldest (the file as loaded, often what a long-open editor read): see [`DiskWindow::push`].
 //!
 //! The ambiguous cases, decided:
 //! * **Revert**: a new text *equal* to an older state (`git checkout` of a file, an editor's
@@ -190,10 +193,10 @@ pub fn choose(
     if cost > new.chars().count() {
         return at_newest(MergeKind::Replacement);
     }
-    let edits = merge_diff(&text_of(text(best)), new);
     if git_restored() {
         return at_newest(MergeKind::Checkout);
     }
+    let edits = merge_diff(&text_of(text(best)), new);
     Choice {
         kind: MergeKind::Older,
         base: best,
