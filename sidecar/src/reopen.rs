@@ -45,7 +45,8 @@
 //! since, and a heuristic diff moves text around (deletes characters, inserts equal ones
 //! elsewhere) and starts insertions mid-word, so a concurrent insertion lands inside the
 //! editor's text. [`merge_diff`] is a minimal char diff whose insertions are slid to natural
-//! places (found by the Neovim crash test: markers split by an agent's marker).
+//! places (`vfs::diff::merge_diff`; found by the Neovim crash test: markers split by an
+//! agent's marker).
 //!
 //! Invariant: a reopen never deletes text that was inserted after the chosen base; the base
 //! is the document itself only when no older candidate explains `T` at least as well. With a
@@ -55,7 +56,7 @@ use std::collections::HashMap;
 use engine::{Document, Frontier, RemoteId, RemoteVersion, Rope};
 use serde::Deserialize;
 use serde_json::Value;
-use vfs::diff::{diff_edits, TextEdit};
+use vfs::diff::{merge_diff, TextEdit};
 use vfs::{FileId, Workspace};
 
 /// Departed editor states kept per document (newest first).
@@ -130,124 +131,13 @@ impl Bases {
     }
 }
 
-fn cost(es: &[TextEdit]) -> usize {
-    es.iter()
-        .map(|e| e.range.len() + e.text.chars().count())
-        .sum()
-}
-
 /// The candidate whose text needs the smallest diff to `text` (the first on ties), and that
 /// diff (a [`merge_diff`]). `cands` must not be empty.
 pub fn best(cands: Vec<Candidate>, text: &str) -> (Frontier, Vec<TextEdit>, &'static str) {
-    let mut best: Option<(usize, Frontier, Rope, &'static str)> = None;
-    for (v, t, which) in cands {
-        if best.as_ref().is_some_and(|b| b.0 == 0) {
-            break;
-        }
-        let es = diff_edits(&t.to_string(), text);
-        let c = cost(&es);
-        if best.as_ref().is_none_or(|b| c < b.0) {
-            best = Some((c, v, t, which));
-        }
-    }
-    let (_, v, t, which) = best.expect("at least one candidate");
+    let (i, _) = vfs::diff::closest(cands.iter().map(|(_, t, _)| t.to_string().into()), text)
+        .expect("at least one candidate");
+    let (v, t, which) = cands.into_iter().nth(i).expect("in range");
     (v, merge_diff(&t.to_string(), text), which)
-}
-
-/// Above this (chars of the changed middle, times the heuristic diff's cost) the minimal
-/// diff is not attempted: `O((N+M)D)` would stall the writer.
-const MINIMAL_DIFF_BUDGET: usize = 200_000_000;
-
-/// The editor's edit for a reopen: edits turning `old` (the text at its base) into `new`,
-/// valid in sequence. Merged with what others did since that base, the diff's shape matters,
-/// not only its result: a heuristic diff "moves" text (deletes characters and inserts equal
-/// ones elsewhere) and places insertions in the middle of existing words, so a concurrent
-/// insertion at that spot ends up inside the editor's text (seen in the crash test: markers
-/// split by an agent's marker). So: a minimal char diff (pure insertions stay insertions),
-/// each insertion slid to the most natural of its equivalent places (after a line break,
-/// then after whitespace, then after closing punctuation; else where it was). Large inputs
-/// fall back to `vfs::diff::diff_edits`.
-pub fn merge_diff(old: &str, new: &str) -> Vec<TextEdit> {
-    let rough = diff_edits(old, new);
-    let (o, n): (Vec<char>, Vec<char>) = (old.chars().collect(), new.chars().collect());
-    let pre = o.iter().zip(&n).take_while(|(a, b)| a == b).count();
-    let suf = o[pre..]
-        .iter()
-        .rev()
-        .zip(n[pre..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let (om, nm) = (&o[pre..o.len() - suf], &n[pre..n.len() - suf]);
-    if (om.len() + nm.len()).saturating_mul(cost(&rough)) > MINIMAL_DIFF_BUDGET {
-        return rough;
-    }
-    let mut input: imara_diff::InternedInput<char> = imara_diff::InternedInput::default();
-    input.update_before(om.iter().copied());
-    input.update_after(nm.iter().copied());
-    let diff = imara_diff::Diff::compute(imara_diff::Algorithm::MyersMinimal, &input);
-    // Hunks in old/new char offsets of the whole texts.
-    let hunks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = diff
-        .hunks()
-        .map(|h| {
-            (
-                pre + h.before.start as usize..pre + h.before.end as usize,
-                pre + h.after.start as usize..pre + h.after.end as usize,
-            )
-        })
-        .collect();
-    let mut out = Vec::with_capacity(hunks.len());
-    let mut delta: isize = 0;
-    let mut prev_end = 0usize; // old offset the previous hunk ended at
-    for (i, (b, a)) in hunks.iter().enumerate() {
-        let (mut at, mut ins): (usize, Vec<char>) = (b.start, n[a.clone()].to_vec());
-        if b.is_empty() && !ins.is_empty() {
-            let next_start = hunks.get(i + 1).map_or(o.len(), |h| h.0.start);
-            (at, ins) = slide(&o, at, ins, prev_end, next_start);
-        }
-        let start = (at as isize + delta) as usize;
-        out.push(TextEdit {
-            range: start..start + b.len(),
-            text: ins.iter().collect(),
-        });
-        delta += ins.len() as isize - b.len() as isize;
-        prev_end = b.end;
-    }
-    out
-}
-
-/// Among the places an insertion of `ins` at `at` in `o` can slide to (within `lo..=hi`,
-/// same resulting text), the most natural one (see [`merge_diff`]).
-fn slide(o: &[char], at: usize, ins: Vec<char>, lo: usize, hi: usize) -> (usize, Vec<char>) {
-    let score = |q: usize| -> u8 {
-        match q.checked_sub(1).map(|i| o[i]) {
-            None | Some('\n') => 3,
-            Some(c) if c.is_whitespace() => 2,
-            Some('>' | ')' | ']' | '}' | ';' | ',' | '.' | '"' | '\'') => 1,
-            _ => 0,
-        }
-    };
-    let mut best = (score(at), at, ins.clone());
-    // Left: inserting `ins` at q equals inserting `o[q-1] + ins[..-1]` at q-1 when
-    // `ins` ends with `o[q-1]`.
-    let (mut q, mut s) = (at, ins.clone());
-    while q > lo && s.last() == Some(&o[q - 1]) {
-        s.pop();
-        s.insert(0, o[q - 1]);
-        q -= 1;
-        if score(q) > best.0 {
-            best = (score(q), q, s.clone());
-        }
-    }
-    let (mut q, mut s) = (at, ins);
-    while q < hi && s.first() == Some(&o[q]) {
-        s.remove(0);
-        s.push(o[q]);
-        q += 1;
-        if score(q) > best.0 {
-            best = (score(q), q, s.clone());
-        }
-    }
-    (best.1, best.2)
 }
 
 /// Most documents and agents per document accepted in one `initializationOptions.reopen`.
@@ -368,67 +258,6 @@ mod tests {
         other.insert("other-run".into(), 3);
         assert!(hinted_base(&d, &hint(&other, &["nobody"])).is_err());
         assert!(hinted_base(&d, &Hint::default()).is_err());
-    }
-
-    fn apply(old: &str, es: &[TextEdit]) -> String {
-        let mut r = Rope::from_str(old);
-        for e in es {
-            r.remove(e.range.clone());
-            r.insert(e.range.start, &e.text);
-        }
-        r.to_string()
-    }
-
-    #[test]
-    fn merge_diff_keeps_insertions_whole_and_at_natural_places() {
-        // "<N2>" typed before "<N20>": also expressible as "N2><" after the first "<"
-        // or "2><N" after "<N"; the line start is where it was typed.
-        let old = "a\n<N20>b\n";
-        let new = "a\n<N2><N20>b\n";
-        let es = merge_diff(old, new);
-        assert_eq!(
-            es,
-            [TextEdit {
-                range: 2..2,
-                text: "<N2>".into()
-            }]
-        );
-        // Many insertions into repeated lines: insertions only, each at a line start.
-        let old = "alpha\n".repeat(12);
-        let mut new = String::new();
-        for (i, l) in old.split_inclusive('\n').enumerate() {
-            if i % 3 == 0 {
-                new.push_str(&format!("<N{i}>"));
-            }
-            new.push_str(l);
-        }
-        let es = merge_diff(&old, &new);
-        assert!(es.iter().all(|e| e.range.is_empty()), "{es:?}");
-        assert!(
-            es.iter()
-                .all(|e| e.text.starts_with('<') && e.text.ends_with('>')),
-            "{es:?}"
-        );
-        assert_eq!(apply(&old, &es), new);
-    }
-
-    #[test]
-    fn merge_diff_turns_any_text_into_any_other() {
-        let mut rng = fastrand::Rng::with_seed(7);
-        let alphabet: Vec<char> = "ab<>\n é".chars().collect();
-        for _ in 0..300 {
-            let mut t = |n: usize| -> String {
-                (0..rng.usize(0..n))
-                    .map(|_| alphabet[rng.usize(..alphabet.len())])
-                    .collect()
-            };
-            let (old, new) = (t(30), t(30));
-            assert_eq!(
-                apply(&old, &merge_diff(&old, &new)),
-                new,
-                "{old:?} -> {new:?}"
-            );
-        }
     }
 
     #[test]

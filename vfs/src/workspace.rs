@@ -4,10 +4,15 @@
 //! Invariants (one writer owns a `Workspace`; readers take [`WorkspaceSnapshot`]s):
 //! * For every text file, `disk_text` is the content the sidecar last read from or wrote to
 //!   disk, and `disk_base` is a version of the document whose text is exactly `disk_text`.
-//! * An external change is diffed against `disk_text` and applied by the disk agent *at
-//!   `disk_base`* (`Document::edit_at`), so edits made meanwhile by editors and agents are
-//!   transformed, not overwritten. Afterwards `disk_base` is the version "old base + the disk
-//!   agent's edits" (the disk agent's last event), whose text is the new disk content.
+//! * The disk states before it (texts the sidecar recently wrote or read, with their
+//!   versions) are kept in a bounded window ([`crate::window`]). An external change is
+//!   applied by a disk agent at the state it most plausibly derives from (the smallest diff;
+//!   usually `disk_base`, an older state for a tool that wrote back a stale copy plus its own
+//!   change) with `Document::edit_at`, so edits made after that state by editors and agents
+//!   are transformed, not overwritten. Exact older states (reverts), replacements and texts
+//!   git checked out are applied at `disk_base`. Afterwards `disk_base` is the version "that
+//!   base + the disk agent's edits" (the disk agent's last event), whose text is the new disk
+//!   content.
 //! * The sidecar's own writes are recognised by content: reading back a file whose content
 //!   equals `disk_text` is a no-op. No timing window, no lost external edit.
 //! * A file is *dirty* when its document version differs from `disk_base`; [`Workspace::flush`]
@@ -23,7 +28,7 @@ use std::time::Duration;
 
 use engine::{AgentId, Document, Edit, Frontier, RemoteVersion, Rope};
 
-use crate::diff::{diff_edits, TextEdit};
+use crate::diff::{diff_edits, edit_cost, inserted_chars, TextEdit};
 use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
 use crate::load::{
     self, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress, RawContent, RawEntry,
@@ -34,6 +39,7 @@ use crate::tree::{
     FileId, FileTree, NodeId, NodeKind, SeenVersion, Stamp, TreeAuthor, TreeError, TreeEvent,
     TreeOp,
 };
+use crate::window::{DiskState, DiskWindow, MergeKind};
 
 /// Workspace settings.
 #[derive(Clone, Debug)]
@@ -144,6 +150,8 @@ struct DiskSide {
     /// kept, write-back is suspended until the disk holds text again.
     not_text: Option<NotTextReason>,
     write_error: Option<String>,
+    /// The disk states before `text`/`base`, newest first (bounded; in memory only).
+    window: DiskWindow,
 }
 
 impl TextFile {
@@ -207,6 +215,23 @@ impl TextFile {
     pub fn is_dirty(&self) -> bool {
         self.doc.version() != self.disk_base()
     }
+    /// The disk states before the current one (newest first): texts the sidecar wrote to or
+    /// read from disk, with a version whose text each is. Empty until the disk side moves.
+    pub fn disk_window(&self) -> Option<&DiskWindow> {
+        self.disk.as_ref().map(|d| &d.window)
+    }
+    /// The disk now holds `text`, the text of `version`: the current disk state moves into
+    /// the window.
+    fn set_disk_state(&mut self, version: Frontier, text: Rope) {
+        let old = DiskState {
+            version: self.disk_base().clone(),
+            text: self.disk_text().clone(),
+        };
+        let side = self.side_mut();
+        side.window.push(old);
+        side.text = Some(text);
+        side.base = version;
+    }
     fn has_unseen(&self, seen: &SeenVersion) -> bool {
         let Some(doc) = self.doc.built() else {
             return false; // no events
@@ -224,6 +249,28 @@ pub enum FileState {
     NotText { reason: NotTextReason, len: u64 },
 }
 
+/// An external change that was not simply applied at the newest disk state: merged at an older
+/// one (a stale writer), or applied at the newest although an older one was closer (revert,
+/// replacement, checkout). Counts only, never text (this is logged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskMerge {
+    pub path: String,
+    pub kind: MergeKind,
+    /// The disk state the change was applied at: 0 = the newest, `k` = `k` states older.
+    pub base: usize,
+    /// The disk state the new text was closest to (same numbering).
+    pub closest: usize,
+    /// Disk states there were to choose from (the newest included).
+    pub states: usize,
+    /// Chars the change inserted.
+    pub inserted: usize,
+    /// Chars the change removed (they stay in the history, readable at earlier versions).
+    pub dropped: usize,
+    /// Chars by which the document now differs from the new disk text: edits made after the
+    /// base that the merge kept (written back next).
+    pub kept: usize,
+}
+
 /// What one batch of disk changes did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskReport {
@@ -236,6 +283,8 @@ pub struct DiskReport {
     pub not_text: Vec<String>,
     /// Events about our own writes or unchanged content.
     pub unchanged: usize,
+    /// Changes merged other than at the newest disk state (see [`DiskMerge`]).
+    pub merges: Vec<DiskMerge>,
 }
 
 /// Result of a write-back pass.
@@ -666,6 +715,12 @@ impl Workspace {
             return Err(VfsError::DiskBaseBeforeHorizon(path));
         }
         let dropped = doc.compact(horizon)?;
+        if dropped > 0 {
+            let doc = t.doc.get();
+            if let Some(d) = t.disk.as_mut() {
+                d.window.retain(|s| doc.includes_horizon(&s.version));
+            }
+        }
         if dropped > 0 && t.disk.as_ref().is_none_or(|d| d.text.is_none()) {
             // The disk text was the loaded base (shared with the document's old root); keep
             // it explicitly now that the document's base is the horizon's text.
@@ -692,6 +747,10 @@ impl Workspace {
         merge_disk: bool,
     ) -> Result<Option<Frontier>, VfsError> {
         let disk_text = doc.checkout(&disk_base)?;
+        let (root, rel) = (
+            self.root.clone(),
+            self.tree.path(f).unwrap_or("").to_string(),
+        );
         let t = self.text_file_mut(f)?;
         let now = t.disk_snap_text();
         let mut fresh = TextFile {
@@ -707,7 +766,10 @@ impl Workspace {
         }
         *t = fresh;
         let added = if merge_disk {
-            apply_disk_text(t, disk_agent, now)
+            apply_disk_text(t, disk_agent, now, |b| {
+                crate::git::index_holds(&root, &rel, b)
+            })
+            .map(|a| a.version)
         } else {
             None
         };
@@ -1025,6 +1087,7 @@ impl Workspace {
     fn reread_file(&mut self, f: FileId, rel: &str, abs: &Path, rep: &mut DiskReport) {
         let (content, len, _) = load::read_classified_raw(abs, self.opts.load.max_file_size);
         let disk_agent = self.opts.disk_agent.clone();
+        let root = self.root.clone();
         let Some(state) = self.files.get_mut(f.0 as usize).and_then(|s| s.as_mut()) else {
             return;
         };
@@ -1033,8 +1096,14 @@ impl Workspace {
                 if let Some(d) = &mut t.disk {
                     d.not_text = None;
                 }
-                match apply_disk_text(t, &disk_agent, new) {
-                    Some(v) => {
+                match apply_disk_text(t, &disk_agent, new, |b| {
+                    crate::git::index_holds(&root, rel, b)
+                }) {
+                    Some(Applied { version: v, merge }) => {
+                        if let Some(mut m) = merge {
+                            m.path = rel.to_string();
+                            rep.merges.push(m);
+                        }
                         rep.modified.push(rel.to_string());
                         if t.is_dirty() {
                             self.dirty.insert(f);
@@ -1126,10 +1195,8 @@ impl Workspace {
                 .and_then(|_| atomic_write(&abs, text.to_string().as_bytes()));
             match res {
                 Ok(()) => {
-                    let d = t.side_mut();
-                    d.text = Some(text);
-                    d.base = version;
-                    d.write_error = None;
+                    t.set_disk_state(version, text);
+                    t.side_mut().write_error = None;
                     self.dirty.remove(&f);
                     rep.written.push(path);
                 }
@@ -1338,9 +1405,24 @@ fn str_of(t: &SnapText) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Merge new disk content into a text file. Returns the new document version, or `None` when
-/// the content is what we already knew (e.g. our own write).
-fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: SnapText) -> Option<Frontier> {
+/// What merging new disk content did.
+struct Applied {
+    /// The document's new version.
+    version: Frontier,
+    /// Set unless the change was simply applied at the newest disk state (`path` empty).
+    merge: Option<DiskMerge>,
+}
+
+/// Merge new disk content into a text file, at the disk state it most plausibly derives from
+/// (see [`crate::window`]). `git_restored(bytes)` tells whether the new content is what git's
+/// index holds for the file (asked only when an older state would be chosen). Returns `None`
+/// when the content is what we already knew (e.g. our own write).
+fn apply_disk_text(
+    t: &mut TextFile,
+    disk_agent: &str,
+    new: SnapText,
+    git_restored: impl FnOnce(&[u8]) -> bool,
+) -> Option<Applied> {
     let old = t.disk_snap_text();
     if old == new {
         return None;
@@ -1351,18 +1433,35 @@ fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: SnapText) -> Option<
             // which already went through the document): not an edit, or it would be applied
             // twice. (An unbuilt document's text is the old disk text, which `new` is not.)
             let v = doc.version().clone();
-            let side = t.side_mut();
-            side.text = Some(new.to_rope());
-            side.base = v;
+            t.set_disk_state(v, new.to_rope());
             return None;
         }
     }
-    let (old_s, new_s) = (str_of(&old), str_of(&new));
-    let edits: Vec<Edit> = diff_edits(&old_s, &new_s)
-        .into_iter()
+    let new_s = str_of(&new);
+    let newest = t.disk_text().clone();
+    let doc = t.doc.get();
+    if let Some(d) = t.disk.as_mut() {
+        // States compacted away cannot take an edit any more.
+        d.window.retain(|s| doc.includes_horizon(&s.version));
+    }
+    let empty = DiskWindow::default();
+    let window = t.disk.as_ref().map_or(&empty, |d| &d.window);
+    let choice = crate::window::choose(&newest, window, &new_s, || git_restored(new_s.as_bytes()));
+    let states = window.len() + 1;
+    let base = match choice.base {
+        0 => t.disk_base().clone(),
+        k => window
+            .get(k - 1)
+            .expect("chosen from the window")
+            .version
+            .clone(),
+    };
+    let edits: Vec<Edit> = choice
+        .edits
+        .iter()
         .map(|e| Edit {
-            range: e.range,
-            text: e.text,
+            range: e.range.clone(),
+            text: e.text.clone(),
         })
         .collect();
     let before = t.doc.oplog().len();
@@ -1374,21 +1473,54 @@ fn apply_disk_text(t: &mut TextFile, disk_agent: &str, new: SnapText) -> Option<
             a
         }
     };
-    let base = t.disk_base().clone();
-    match t.doc.edit_at(agent, &base, &edits) {
+    let mut res = t.doc.edit_at(agent, &base, &edits);
+    if matches!(res, Err(engine::EditError::AgentNotInBase)) {
+        // An older base lacks the disk agent's last edit (a later external change): the
+        // edit is made by a fresh disk agent (an agent's edits must form a chain).
+        let name = (1..)
+            .map(|n| format!("{disk_agent}~{n}"))
+            .find(|n| t.doc.oplog().find_agent(n).is_none())
+            .expect("a free name");
+        let a = t.doc.agent(&name);
+        t.side_mut().agent = Some(a);
+        res = t.doc.edit_at(a, &base, &edits);
+    }
+    match res {
         Ok(out) => {
             let after = t.doc.oplog().len();
-            if after > before {
-                t.side_mut().base = Frontier::single(after - 1);
-            }
-            t.side_mut().text = Some(new.to_rope());
-            Some(out.version)
+            let version = if after > before {
+                Frontier::single(after - 1)
+            } else {
+                base
+            };
+            t.set_disk_state(version, new.to_rope());
+            let merge = (choice.kind != MergeKind::Newest).then(|| {
+                let now = t.doc.to_rope().to_string();
+                DiskMerge {
+                    path: String::new(),
+                    kind: choice.kind,
+                    base: choice.base,
+                    closest: choice.closest,
+                    states,
+                    inserted: inserted_chars(&choice.edits),
+                    dropped: edit_cost(&choice.edits) - inserted_chars(&choice.edits),
+                    kept: edit_cost(&diff_edits(&new_s, &now)),
+                }
+            });
+            Some(Applied {
+                version: out.version,
+                merge,
+            })
         }
         Err(_) => {
-            // Cannot happen for a diff against the text at `disk_base`; be safe: reload fully.
+            // Cannot happen for a diff against the text at the chosen base; be safe: reload
+            // fully.
             let mut fresh = TextFile::loaded(new);
             std::mem::swap(t, &mut fresh);
-            Some(t.doc.version().clone())
+            Some(Applied {
+                version: t.doc.version().clone(),
+                merge: None,
+            })
         }
     }
 }

@@ -313,11 +313,7 @@ impl Writer {
                 r.ok()
             });
             let (base, edits, which) = match hinted {
-                Some((v, t)) => (
-                    v,
-                    crate::reopen::merge_diff(&t.to_string(), text),
-                    "reported",
-                ),
+                Some((v, t)) => (v, vfs::diff::merge_diff(&t.to_string(), text), "reported"),
                 None => {
                     let mut cands = match self.ws.text_file(f) {
                         Some(t) => self.reopen.candidates(f, &name, t.document()),

@@ -345,6 +345,20 @@ impl Writer {
                 if rep != vfs::DiskReport::default() {
                     debug!(?rep, "disk batch");
                 }
+                for m in &rep.merges {
+                    // Counts only: the log never holds file contents.
+                    info!(
+                        path = %m.path,
+                        kind = ?m.kind,
+                        base = m.base,
+                        closest = m.closest,
+                        states = m.states,
+                        inserted = m.inserted,
+                        dropped = m.dropped,
+                        kept = m.kept,
+                        "external change merged"
+                    );
+                }
                 for p in rep.modified.iter().chain(rep.created.iter()) {
                     if let Some(f) = self.ws.lookup(p) {
                         self.changed.insert(f);
