@@ -124,28 +124,28 @@ fn read_loop(mut r: impl std::io::BufRead, on_body: impl Fn(Vec<u8>) -> bool, wh
 }
 
 impl Bridge {
-    fn to_client(&mut self, body: &[u8]) {
+    fn send_client(&mut self, body: &[u8]) {
         if frame::write_frame(&mut self.out, body).is_err() {
             // The editor is gone.
             std::process::exit(0);
         }
     }
 
-    fn to_client_json(&mut self, v: &Value) {
+    fn send_client_json(&mut self, v: &Value) {
         let b = serde_json::to_vec(v).expect("json");
-        self.to_client(&b);
+        self.send_client(&b);
     }
 
-    fn to_daemon(&mut self, body: &[u8]) {
+    fn send_daemon(&mut self, body: &[u8]) {
         if let Some(s) = self.sock.as_mut() {
             // A failed write shows up as the end of the daemon's side too.
             let _ = frame::write_frame(s, body);
         }
     }
 
-    fn to_daemon_json(&mut self, v: &Value) {
+    fn send_daemon_json(&mut self, v: &Value) {
         let b = serde_json::to_vec(v).expect("json");
-        self.to_daemon(&b);
+        self.send_daemon(&b);
     }
 
     fn attach(&mut self, stream: UnixStream) -> std::io::Result<()> {
@@ -176,7 +176,7 @@ impl Bridge {
         let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
             // Not JSON: the daemon answers for itself.
             if matches!(self.phase, Phase::Live) {
-                self.to_daemon(&body);
+                self.send_daemon(&body);
             }
             return;
         };
@@ -188,7 +188,7 @@ impl Bridge {
             (None, Some(id)) => self.client_response(id, msg),
             (None, None) => {
                 if matches!(self.phase, Phase::Live) {
-                    self.to_daemon(&body);
+                    self.send_daemon(&body);
                 }
             }
         }
@@ -213,7 +213,7 @@ impl Bridge {
         match self.phase {
             Phase::Live => {
                 self.pending.insert(key(&id), id);
-                self.to_daemon(&body);
+                self.send_daemon(&body);
             }
             Phase::Replaying(_) => self.held.push(body),
             // The first initialize goes to the next daemon (`on_connected`).
@@ -224,7 +224,7 @@ impl Bridge {
                     .is_some_and(|i| !i.answered && i.id == id) => {}
             Phase::Down => {
                 if method == "shutdown" {
-                    self.to_client_json(&json!({"jsonrpc": "2.0", "id": id, "result": null}));
+                    self.send_client_json(&json!({"jsonrpc": "2.0", "id": id, "result": null}));
                 } else {
                     self.fail_request(id);
                 }
@@ -233,7 +233,7 @@ impl Bridge {
     }
 
     fn fail_request(&mut self, id: Value) {
-        self.to_client_json(&json!({"jsonrpc": "2.0", "id": id, "error": {
+        self.send_client_json(&json!({"jsonrpc": "2.0", "id": id, "error": {
             "code": REQUEST_FAILED,
             "message": "the dist-space daemon connection was lost; reconnecting",
         }}));
@@ -253,7 +253,7 @@ impl Bridge {
             }
         }
         match self.phase {
-            Phase::Live => self.to_daemon(&body),
+            Phase::Live => self.send_daemon(&body),
             // The replay re-opens documents with their text at that moment.
             Phase::Replaying(_) if !doc => self.held.push(body),
             Phase::Replaying(_) => {}
@@ -269,7 +269,7 @@ impl Bridge {
         };
         if session == self.session && matches!(self.phase, Phase::Live) {
             msg["id"] = daemon_id;
-            self.to_daemon_json(&msg);
+            self.send_daemon_json(&msg);
         }
         // Otherwise it answers a request of a daemon that is gone: dropped.
     }
@@ -279,7 +279,7 @@ impl Bridge {
             return;
         }
         let Ok(mut msg) = serde_json::from_slice::<Value>(&body) else {
-            self.to_client(&body);
+            self.send_client(&body);
             return;
         };
         let method = msg.get("method").and_then(Value::as_str).is_some();
@@ -291,7 +291,7 @@ impl Bridge {
                 let bid = self.next_server_id;
                 self.server_reqs.insert(bid, (session, id));
                 msg["id"] = json!(bid);
-                self.to_client_json(&msg);
+                self.send_client_json(&msg);
             }
             (false, Some(id)) => {
                 if let Phase::Replaying(rid) = &self.phase {
@@ -311,9 +311,9 @@ impl Bridge {
                             .unwrap_or_default();
                     }
                 }
-                self.to_client(&body);
+                self.send_client(&body);
             }
-            _ => self.to_client(&body),
+            _ => self.send_client(&body),
         }
     }
 
@@ -326,11 +326,11 @@ impl Bridge {
             ));
             self.finish();
         }
-        self.to_daemon_json(&json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+        self.send_daemon_json(&json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
         let opens: Vec<Value> = self.docs.reopen_params().collect();
         let n = opens.len();
         for p in opens {
-            self.to_daemon_json(
+            self.send_daemon_json(
                 &json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": p}),
             );
         }
@@ -354,7 +354,7 @@ impl Bridge {
             // stopped on purpose (it removes its info file first), ends the bridge.
             if let Some(id) = self.shutdown.take() {
                 if self.pending.contains_key(&key(&id)) {
-                    self.to_client_json(&json!({"jsonrpc": "2.0", "id": id, "result": null}));
+                    self.send_client_json(&json!({"jsonrpc": "2.0", "id": id, "result": null}));
                 }
             }
             self.finish();
@@ -411,13 +411,13 @@ impl Bridge {
                 let m = json!({"jsonrpc": "2.0", "id": init.id, "method": "initialize", "params": init.params});
                 self.pending.insert(key(&init.id), init.id.clone());
                 self.phase = Phase::Live;
-                self.to_daemon_json(&m);
+                self.send_daemon_json(&m);
             }
             Some(init) => {
                 let rid = json!(format!("dist-space-bridge-replay-{}", self.session));
                 let m = json!({"jsonrpc": "2.0", "id": rid, "method": "initialize", "params": init.params});
                 self.phase = Phase::Replaying(rid);
-                self.to_daemon_json(&m);
+                self.send_daemon_json(&m);
             }
         }
     }
