@@ -475,8 +475,10 @@ fn auto_started_daemon_exits_when_its_folder_is_removed_or_moved() {
         c.initialize("Ola");
         let pid = ws.running_pid(None);
         let sock = ws.socket();
-        c.close_stdin();
-        c.wait_exit();
+        if moved {
+            c.close_stdin();
+            c.wait_exit();
+        }
         assert!(running(pid));
         if moved {
             let to = ws.root.with_file_name("elsewhere");
@@ -486,11 +488,27 @@ fn auto_started_daemon_exits_when_its_folder_is_removed_or_moved() {
             });
             assert_eq!(std::fs::read_to_string(to.join("a.txt")).unwrap(), "one\n");
         } else {
-            std::fs::remove_dir_all(&ws.root).unwrap();
+            // An editor still attached, with an edit not yet written back.
+            let uri = ws.uri("a.txt");
+            c.notify(
+                "textDocument/didOpen",
+                json!({"textDocument": {"uri": uri, "languageId": "text", "version": 1, "text": "one\n"}}),
+            );
+            c.notify(
+                "textDocument/didChange",
+                json!({"textDocument": {"uri": uri, "version": 2},
+                       "contentChanges": [{"text": "two\n"}]}),
+            );
+            // (Retried: a write-back in progress may add a file while the tree goes.)
+            wait_for("the folder to be removed", LONG, || {
+                std::fs::remove_dir_all(&ws.root).ok()
+            });
             wait_for("the daemon to exit after the removal", LONG, || {
                 (!running(pid)).then_some(())
             });
             assert!(!ws.root.exists(), "nothing re-created");
+            // Its editor's bridge ends (the daemon stopped; nothing to restart it in).
+            c.wait_exit();
         }
         assert!(!sock.exists(), "socket removed");
     }
