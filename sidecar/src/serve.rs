@@ -9,7 +9,7 @@
 //! is NUL, a control request (`crate::control`: status, stop).
 //!
 //! Stopping: SIGINT/SIGTERM, `dist-space stop`, the workspace folder (or its `.dist-space/`)
-//! removed or moved, or the idle time passed with no editor or agent connected (`--idle-secs`;
+//! removed or moved, its socket file removed, or the idle time passed with no editor or agent connected (`--idle-secs`;
 //! `config.json` `idleSecs` for daemons started by `dist-space lsp`/`mcp`, which pass the hidden
 //! `--auto`). The info file and the socket are removed first (so a bridge whose connection
 //! closes can tell a stop from a crash, and nobody new connects), then the agent API stops and
@@ -95,6 +95,14 @@ fn folder_identity(root: &Path) -> std::io::Result<(u64, u64, u64)> {
     let r = std::fs::metadata(root)?;
     let s = std::fs::metadata(paths::state_dir(root))?;
     Ok((r.dev(), r.ino(), s.ino()))
+}
+
+/// Device and inode of a file, `None` when it is missing.
+fn file_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Why the daemon should stop because its folder is gone, if it is.
@@ -281,6 +289,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("load: {e}"))?;
     let res = rt.block_on(async {
         let listener = UnixListener::bind(&socket).map_err(|e| format!("bind {}: {e}", socket.display()))?;
+        let socket_id = file_id(&socket);
         // The agent API: its calls go through the writer's queue like everything else.
         let submit: agent_api::Submit = {
             let tx = tx.clone();
@@ -358,7 +367,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                     });
                 }
                 _ = tick.tick() => {
-                    if let Some(why) = folder_gone(&root, identity) {
+                    let why = folder_gone(&root, identity).or_else(|| {
+                        // Unreachable without its socket (a cleaned-up runtime folder): make
+                        // way for a new daemon rather than hold the lock for nobody.
+                        (file_id(&socket) != socket_id).then_some("the daemon's socket file was removed")
+                    });
+                    if let Some(why) = why {
                         info!(reason = why, "stopping");
                         break;
                     }

@@ -1,5 +1,5 @@
 //! Daemon lifecycle with real processes: `dist-space lsp` right after a `kill -9`, the bridge
-//! surviving a daemon crash (raw LSP frames, stock Neovim, our Neovim plugin), auto-started
+//! surviving a daemon crash (raw LSP frames, stock Neovim, Emacs eglot, our Neovim plugin), auto-started
 //! daemons leaving when idle or when their folder goes, and `status` / `stop`.
 
 #[path = "common/agent.rs"]
@@ -646,6 +646,52 @@ fn kill9_with_the_neovim_plugin_attached() {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn nvim"),
+    );
+    crash_typing(&ws, &mut ed, out.path());
+}
+
+/// The `emacs` to use, or `None` (the test then skips loudly, except in CI where it fails).
+fn emacs() -> Option<PathBuf> {
+    let ok = Command::new("emacs")
+        .args(["--batch", "-q", "--eval", "(require 'eglot)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(PathBuf::from("emacs"));
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("emacs with eglot not found but CI=true (Debian: emacs-nox elpa-eglot)");
+    }
+    eprintln!("## SKIPPED: emacs with eglot not found (Debian: emacs-nox elpa-eglot)");
+    None
+}
+
+/// Emacs eglot (Debian `elpa-eglot`, default settings) with `dist-space lsp` types markers
+/// while the daemon is killed with -9 three times: eglot never sees its server go.
+#[test]
+fn kill9_with_eglot_attached() {
+    let Some(emacs) = emacs() else { return };
+    let lines: String = (0..20).map(|i| format!("line {i}\n")).collect();
+    let ws = Ws::new(&[("a.txt", &lines)], None);
+    let out = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emacs/eglot_crash.el");
+    let mut ed = Proc(
+        Command::new(&emacs)
+            .args(["--batch", "-q", "-l"])
+            .arg(script)
+            .current_dir(&ws.root)
+            .env("XDG_RUNTIME_DIR", ws.runtime.path())
+            .env("DS_BIN", bin())
+            .env("DS_FILE", ws.root.join("a.txt"))
+            .env("DS_OUT", out.path())
+            .env("DS_SEED", "7")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn emacs"),
     );
     crash_typing(&ws, &mut ed, out.path());
 }
