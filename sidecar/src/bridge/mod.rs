@@ -173,6 +173,11 @@ impl Bridge {
     }
 
     fn on_client(&mut self, body: Vec<u8>) {
+        if self.revision {
+            // Nothing to restore for these clients (see the module doc): relay as is.
+            self.send_daemon(&body);
+            return;
+        }
         let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
             // Not JSON: the daemon answers for itself.
             if matches!(self.phase, Phase::Live) {
@@ -244,7 +249,7 @@ impl Bridge {
             method,
             "textDocument/didOpen" | "textDocument/didChange" | "textDocument/didClose"
         );
-        if doc && !self.revision {
+        if doc {
             if let Err(e) = self
                 .docs
                 .apply(method, msg.get("params").unwrap_or(&Value::Null))
@@ -276,6 +281,10 @@ impl Bridge {
 
     fn on_daemon(&mut self, session: u64, body: Vec<u8>) {
         if session != self.session {
+            return;
+        }
+        if self.revision {
+            self.send_client(&body);
             return;
         }
         let Ok(mut msg) = serde_json::from_slice::<Value>(&body) else {

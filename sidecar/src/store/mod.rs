@@ -550,3 +550,27 @@ pub(crate) fn create_log(path: &Path, prefix: Option<&[u8]>) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_secs_missing_null_zero_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(crate::paths::STATE_DIR)).unwrap();
+        let file = crate::paths::state_dir(dir.path()).join(CONFIG_FILE);
+        assert_eq!(Config::load(dir.path()).idle_secs, Some(DEFAULT_IDLE_SECS));
+        for (json, want) in [
+            ("{}", Some(DEFAULT_IDLE_SECS)),
+            (r#"{"idleSecs": null}"#, None),
+            (r#"{"idleSecs": 0}"#, None),
+            (r#"{"idleSecs": 5, "history": {"keepEvents": 10}}"#, Some(5)),
+            // A bad file gives the defaults.
+            (r#"{"idleSecs": "soon"}"#, Some(DEFAULT_IDLE_SECS)),
+        ] {
+            fs::write(&file, json).unwrap();
+            assert_eq!(Config::load(dir.path()).idle_secs, want, "{json}");
+        }
+    }
+}
