@@ -114,7 +114,11 @@ fn read_loop(mut r: impl std::io::BufRead, on_body: impl Fn(Vec<u8>) -> bool, wh
             Ok(Some(Frame::Skipped(why))) => log(format_args!("{what}: frame dropped: {why}")),
             Ok(None) => return,
             Err(e) => {
-                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                // A crashed daemon resets the connection: that is an end, not news.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) {
                     log(format_args!("{what}: {e}"));
                 }
                 return;
