@@ -17,6 +17,8 @@ use crate::paths;
 
 /// How long a start may take (loading a large workspace, recovering a long history).
 const START_DEADLINE: Duration = Duration::from_secs(60);
+/// Starts tried before giving up (each one that ends without a daemon answering).
+const MAX_STARTS: u32 = 10;
 
 fn spawn_daemon(root: &Path) -> Result<Child, String> {
     use std::os::unix::process::CommandExt;
@@ -56,6 +58,9 @@ pub async fn connect_or_start(root: &Path, start: bool) -> Result<UnixStream, St
     let mut child: Option<Child> = None;
     let mut starts = 0u32;
     let mut wait = Duration::from_millis(5);
+    // A start that fails at once is not repeated at the polling rate.
+    let mut next_start = Instant::now();
+    let mut start_gap = Duration::from_millis(50);
     loop {
         // (Re)start unless the process started last is still coming up. One that ends without
         // a daemon answering found another daemon starting or ending (it waits for the lock a
@@ -64,12 +69,20 @@ pub async fn connect_or_start(root: &Path, start: bool) -> Result<UnixStream, St
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
         };
-        if !running {
+        if !running && Instant::now() >= next_start {
             if !root.is_dir() {
                 return Err(format!("{} is not a directory", root.display()));
             }
+            if starts >= MAX_STARTS {
+                return Err(format!(
+                    "the daemon did not start after {starts} tries (see {})",
+                    paths::log_path(root).display()
+                ));
+            }
             child = Some(spawn_daemon(root)?);
             starts += 1;
+            next_start = Instant::now() + start_gap;
+            start_gap = (start_gap * 2).min(Duration::from_secs(5));
         }
         if let Ok(s) = UnixStream::connect(&sock).await {
             if let Some(c) = child.take() {
