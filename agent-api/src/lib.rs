@@ -16,6 +16,7 @@
 
 pub mod anchors;
 pub mod branches;
+mod connections;
 mod edits;
 pub mod error;
 pub mod files;
@@ -28,6 +29,7 @@ pub mod server;
 mod server_more;
 pub mod snapshot;
 
+pub use connections::Connections;
 pub use error::ApiError;
 pub use ops::{AgentState, Call, ChangeFeed, Context, Outcome, Participant, Request};
 pub use presence::PresenceEntry;

@@ -71,6 +71,8 @@ pub struct Running {
     pub endpoint: String,
     pub token: String,
     pub handle: ServerHandle,
+    /// Agents connected now (WebSocket connections, HTTP requests in progress).
+    pub connections: crate::Connections,
 }
 
 /// A fresh random bearer token (256 bits, hex).
@@ -302,8 +304,12 @@ pub async fn start(submit: Submit, feed: ChangeFeed, limits: Limits) -> std::io:
                 .inactive_limit(limits.inactive_limit),
         )
         .build();
+    let connections = crate::Connections::default();
     let server = Server::builder()
         .set_config(cfg)
+        .set_rpc_middleware(
+            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(connections.layer()),
+        )
         .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer {
             token: Arc::from(token.as_str()),
         }))
@@ -316,5 +322,6 @@ pub async fn start(submit: Submit, feed: ChangeFeed, limits: Limits) -> std::io:
         endpoint: format!("ws://{addr}"),
         token,
         handle,
+        connections,
     })
 }

@@ -1,4 +1,5 @@
 mod bridge;
+mod control;
 mod log_cmd;
 mod lsp_conn;
 mod mcp;
@@ -7,6 +8,7 @@ mod proto;
 mod reopen;
 mod serve;
 mod snapshot_cmd;
+mod start;
 mod store;
 mod trace;
 mod writer;
@@ -39,6 +41,11 @@ enum Command {
     Lsp(bridge::LspArgs),
     /// MCP server over stdio for AI agents: connects to (or starts) the workspace's daemon.
     Mcp(mcp::McpArgs),
+    /// Whether the workspace's daemon runs: pid, uptime, editors and agents connected
+    /// (exit 0 when running, 3 when not).
+    Status(control::StatusArgs),
+    /// Stop the workspace's daemon cleanly (pending writes flushed) and wait until it exited.
+    Stop(control::StopArgs),
     /// The workspace's durable history (events per agent and file, times, sizes);
     /// `--verify` checks its integrity (exit 1 on damage).
     Log(log_cmd::LogArgs),
@@ -53,6 +60,8 @@ fn main() -> ExitCode {
         Command::Lsp(args) => bridge::run(args),
         Command::Mcp(args) => mcp::run(args),
         Command::Log(args) => return log_cmd::run(&args),
+        Command::Status(args) => return control::status(args),
+        Command::Stop(args) => return control::stop(args),
     };
     if let Err(e) = res {
         eprintln!("dist-space: {e}");

@@ -233,7 +233,7 @@ async fn connect(root: &Path, start: bool) -> Result<WsClient, String> {
                 ));
             }
             // Starts the daemon detached when its socket does not answer, and waits for it.
-            let _ = crate::bridge::connect_or_start(root, true).await?;
+            let _ = crate::start::connect_or_start(root, true).await?;
             started = true;
             continue;
         }

@@ -109,6 +109,22 @@ pub fn pid_alive(pid: u32) -> bool {
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// True if the process runs: it exists and is not a zombie (an exited child its parent has not
+/// reaped yet still exists for `kill(pid, 0)`).
+pub fn pid_running(pid: u32) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself hold ')'.
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_none_or(|state| state != "Z" && state != "X"),
+        Err(_) => fs::metadata("/proc/self").is_err(),
+    }
+}
+
 /// An exclusive `flock` on `<state>/daemon.lock`, held for the daemon's lifetime. The kernel
 /// drops it when the process dies, so a lock file left by a crashed daemon is never "held".
 pub struct DaemonLock {

@@ -1164,8 +1164,13 @@ impl Workspace {
 
     /// Write every dirty file whose text differs from the disk (atomically). Failures keep the
     /// document and the dirty mark and are reported (retried on the next flush).
+    /// Nothing is written while the root folder itself is gone (removed or moved away): a
+    /// write-back never re-creates a workspace; the files stay dirty.
     pub fn flush(&mut self) -> FlushReport {
         let mut rep = FlushReport::default();
+        if !self.root.is_dir() {
+            return rep;
+        }
         let dirty: Vec<FileId> = self.dirty.iter().copied().collect();
         for f in dirty {
             let Some(path) = self.tree.path(f).map(str::to_string) else {

@@ -81,15 +81,39 @@ struct ConfigFile {
     log: Option<LogConfig>,
     #[serde(default)]
     history: Option<compact::HistoryConfig>,
+    /// Missing: the default; `null`: never.
+    #[serde(default, rename = "idleSecs", deserialize_with = "present")]
+    idle_secs: Option<Option<u64>>,
 }
 
-/// A workspace's store configuration: `ROOT/.dist-space/config.json` (keys `"log"` and
-/// `"history"`), read once, then the environment. A bad file is reported and the defaults are
-/// used.
-#[derive(Clone, Debug, Default)]
+/// A present key (`null` included) as `Some`, so that a missing key keeps its default.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+/// How long a daemon started on demand stays with nobody connected (`"idleSecs"`).
+pub const DEFAULT_IDLE_SECS: u64 = 600;
+
+/// A workspace's configuration: `ROOT/.dist-space/config.json` (keys `"log"`, `"history"`
+/// and `"idleSecs"`), read once, then the environment. A bad file is reported and the
+/// defaults are used.
+#[derive(Clone, Debug)]
 pub struct Config {
     pub log: LogConfig,
     pub history: compact::HistoryConfig,
+    /// Seconds a daemon started on demand (`serve --auto`) stays with no editor or agent
+    /// connected; `None` (`null` or 0): until stopped.
+    pub idle_secs: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            log: LogConfig::default(),
+            history: compact::HistoryConfig::default(),
+            idle_secs: Some(DEFAULT_IDLE_SECS),
+        }
+    }
 }
 
 impl LogConfig {
@@ -124,6 +148,11 @@ impl Config {
         Config {
             log: c,
             history: f.history.unwrap_or_default(),
+            idle_secs: match f.idle_secs {
+                None => Some(DEFAULT_IDLE_SECS),
+                Some(Some(0)) | Some(None) => None,
+                Some(s) => s,
+            },
         }
     }
 }
@@ -520,4 +549,28 @@ pub(crate) fn create_log(path: &Path, prefix: Option<&[u8]>) -> io::Result<()> {
         sync_dir(d);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_secs_missing_null_zero_and_set() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(crate::paths::STATE_DIR)).unwrap();
+        let file = crate::paths::state_dir(dir.path()).join(CONFIG_FILE);
+        assert_eq!(Config::load(dir.path()).idle_secs, Some(DEFAULT_IDLE_SECS));
+        for (json, want) in [
+            ("{}", Some(DEFAULT_IDLE_SECS)),
+            (r#"{"idleSecs": null}"#, None),
+            (r#"{"idleSecs": 0}"#, None),
+            (r#"{"idleSecs": 5, "history": {"keepEvents": 10}}"#, Some(5)),
+            // A bad file gives the defaults.
+            (r#"{"idleSecs": "soon"}"#, Some(DEFAULT_IDLE_SECS)),
+        ] {
+            fs::write(&file, json).unwrap();
+            assert_eq!(Config::load(dir.path()).idle_secs, want, "{json}");
+        }
+    }
 }

@@ -542,12 +542,13 @@ pub fn spawn_writer(
     socket: PathBuf,
     rx: mpsc::UnboundedReceiver<Event>,
     feed: agent_api::ChangeFeed,
+    config: crate::store::Config,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut noop = |_p: vfs::load::Progress| {};
     let mut ws = Workspace::load(root, vfs::WorkspaceOptions::default(), &mut noop)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     info!(files = ws.len(), "workspace loaded");
-    let (log, report) = crate::store::recover(&mut ws, crate::store::Config::load(root))?;
+    let (log, report) = crate::store::recover(&mut ws, config)?;
     if !report.is_clean() {
         eprintln!("dist-space: {}", report.summary());
     }

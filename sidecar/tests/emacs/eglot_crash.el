@@ -1,0 +1,50 @@
+;;; eglot_crash.el --- Emacs eglot (Debian elpa-eglot, default settings) with `dist-space lsp'
+;;; as a plain language server: types markers "<E1>", "<E2>"... at the start of random lines
+;;; every few ms, whether the daemon is up or not (it is killed with -9), until DS_OUT/stop
+;;; exists; then writes the markers typed to DS_OUT/markers and keeps reporting
+;;; "attached"/"detached" and the buffer to DS_OUT/buf until DS_OUT/quit exists.
+;;; Env: DS_BIN, DS_FILE, DS_OUT, DS_SEED.
+;;; Batch Emacs never goes idle, so eglot's idle timer that sends `didChange' never fires: the
+;;; loop sends the pending changes itself every ~100 ms, as that timer would in a session.
+(require 'eglot)
+(defun ds-out (name) (expand-file-name name (getenv "DS_OUT")))
+(defun ds-write (name text)
+  (let ((tmp (ds-out (concat name ".tmp"))))
+    (with-temp-file tmp (insert text))
+    (rename-file tmp (ds-out name) t)))
+(defun ds-wait (pred secs)
+  (let ((end (+ (float-time) secs)))
+    (while (and (not (funcall pred)) (< (float-time) end))
+      (accept-process-output nil 0.01))
+    (funcall pred)))
+(let* ((file (getenv "DS_FILE"))
+       (dir (file-name-directory file))
+       (buf (find-file-noselect file)))
+  (set-buffer buf)
+  (text-mode)
+  (eglot '(text-mode) (cons 'transient dir) 'eglot-lsp-server
+         (list (getenv "DS_BIN") "lsp") "text")
+  (unless (ds-wait (lambda () (eglot-current-server)) 30)
+    (message "eglot_crash: did not attach") (kill-emacs 1))
+  (random (getenv "DS_SEED"))
+  (ds-write "ready" "")
+  (let ((typed nil) (i 0) (sent (float-time)))
+    (while (not (file-exists-p (ds-out "stop")))
+      (setq i (1+ i))
+      (let ((m (format "<E%d>" i)))
+        (goto-char (point-min))
+        (forward-line (random (max 1 (count-lines (point-min) (point-max)))))
+        (insert m)
+        (push m typed))
+      (when (> (- (float-time) sent) 0.1)
+        (setq sent (float-time))
+        (eglot--signal-textDocument/didChange))
+      (accept-process-output nil (/ (+ 3 (random 13)) 1000.0)))
+    (eglot--signal-textDocument/didChange)
+    (ds-write "markers" (mapconcat #'identity (nreverse typed) "\n")))
+  (while (not (file-exists-p (ds-out "quit")))
+    (let ((s (eglot-current-server)))
+      (ds-write "buf" (concat (if (and s (jsonrpc-running-p s)) "attached\n" "detached\n")
+                              (buffer-substring-no-properties (point-min) (point-max)))))
+    (accept-process-output nil 0.05))
+  (kill-emacs 0))
