@@ -5,7 +5,9 @@
 //! text), side by side, on `tracegen`'s profiles (dense, long-offline, wide).
 //!
 //! `cargo bench -p dist-space-engine --bench live_replay` (sizes 5000, 10000 and 30000 txns);
-//! `-- --sizes 2000,5000` picks others, `-- --profiles dense,wide` some profiles.
+//! `-- --sizes 2000,5000` picks others, `-- --profiles dense,wide` some profiles. The walk table
+//! (an emulation that itself walks the history per merge) covers sizes up to 10,000 txns;
+//! `-- --walks-all` adds the larger ones.
 //!
 //! Per merge (a replica receiving txns) the times of the first and the last tenth of the history
 //! show whether a merge's cost stays flat as the history grows. A second table measures, outside
@@ -373,6 +375,7 @@ fn main() {
             .collect(),
         None => Profile::ALL.to_vec(),
     };
+    let walks_all = args.iter().any(|a| a == "--walks-all");
     let started = Instant::now();
     let mut times = Vec::new();
     let mut walks = Vec::new();
@@ -415,6 +418,9 @@ fn main() {
                 merge_tenths(&c, n),
                 fmt_time(gen_time),
             ));
+            if n > 10_000 && !walks_all {
+                continue;
+            }
             let w = walk_stats(&t, &plan);
             let f = |v: &[(usize, usize)]| {
                 let v: Vec<(usize, f64)> = v.iter().map(|(t, x)| (*t, *x as f64)).collect();

@@ -12,8 +12,9 @@
 //! [`format::agent_name`]`(i, numAgents)`: names sort as the indexes, which fixes the order of
 //! concurrent inserts at one position. The upstream format promises that no two agents insert
 //! concurrently at the same position; [`Profile::Dense`] (and any [`Config`] with
-//! `conflict_prob > 0`) breaks that promise on purpose, so a replay must order such inserts
-//! exactly as diamond-types does to reach `endContent`.
+//! `conflict_prob > 0`) breaks that promise on purpose (the other profiles may break it by
+//! chance), so a replay must order such inserts exactly as diamond-types does to reach
+//! `endContent`.
 //!
 //! Profiles ([`Profile`]):
 //! * dense: 5 agents, frequent syncs, bursts of same-position concurrent inserts;
