@@ -429,8 +429,27 @@ fn main() {
             let (new_a, new_b) = f(&w.new_events);
             let (walk_a, walk_b) = f(&w.walked);
             let max_walk = w.walked.iter().map(|x| x.1).max().unwrap_or(0);
+            // Our merge time per event walked or applied: if it grows, so does the cost of each
+            // tracker operation (not only the length of the walk).
+            let per_event = |keep: &dyn Fn(usize) -> bool| {
+                let time: f64 = o
+                    .merges
+                    .iter()
+                    .filter(|m| keep(m.0))
+                    .map(|m| m.1.as_secs_f64() * 1e9)
+                    .sum();
+                let events: usize = w
+                    .walked
+                    .iter()
+                    .zip(&w.new_events)
+                    .filter(|(x, _)| keep(x.0))
+                    .map(|(x, y)| x.1 + y.1)
+                    .sum();
+                time / events.max(1) as f64
+            };
+            let (ns_a, ns_b) = (per_event(&|t| t < n / 10), per_event(&|t| t >= n - n / 10));
             walks.push(format!(
-                "| {} | {n} | {} | {} ({:.0} %) | {new_a:.1} → {new_b:.1} | {walk_a:.0} → {walk_b:.0} | {max_walk} | {} |",
+                "| {} | {n} | {} | {} ({:.0} %) | {new_a:.1} → {new_b:.1} | {walk_a:.0} → {walk_b:.0} | {max_walk} | {} | {ns_a:.0} → {ns_b:.0} ns |",
                 profile.name(),
                 w.merges,
                 w.after_local_edits,
@@ -446,8 +465,8 @@ fn main() {
         println!("{r}");
     }
     println!();
-    println!("| profile | txns | merges | merges after the replica's own edits (kept walk state unusable) | new events per merge, first → last tenth | events the common-ancestor walk visits on the replica's side and shared history, first → last tenth | most in one merge | walks to the root |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| profile | txns | merges | merges after the replica's own edits (kept walk state unusable) | new events per merge, first → last tenth | events the common-ancestor walk visits on the replica's side and shared history, first → last tenth | most in one merge | walks to the root | our merge time per event walked or new, first → last tenth |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &walks {
         println!("{r}");
     }
