@@ -418,6 +418,12 @@ fn main() {
                 (false, 0) => " (other text: own tie-break)".into(),
                 (false, k) => format!(" (other text: own tie-break; {k} positions clamped)"),
             };
+            eprintln!(
+                "{label}: ours {}, dt {}, cola {}",
+                fmt_time(o.total),
+                fmt_time(d.total),
+                fmt_time(c.total)
+            );
             times.push(format!(
                 "| {} | {n} | {agents} | {} | {} | {}{cola_same} | {} | {} | {} | {} |",
                 profile.name(),
