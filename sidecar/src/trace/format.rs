@@ -21,6 +21,16 @@ use std::path::Path;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
+/// The name a replay gives agent `index` of a trace with `num_agents` agents: `agent-` and the
+/// index zero-padded to the width of the largest index (at least 2 digits: `agent-00` ..
+/// `agent-19`), so that names sort (as byte strings, the way diamond-types and our engine break
+/// ties between concurrent inserts at one position) exactly as the indexes do. Every replay of
+/// a concurrent trace whose result is compared with another CRDT's must use these names.
+pub fn agent_name(index: usize, num_agents: usize) -> String {
+    let width = num_agents.saturating_sub(1).max(1).to_string().len().max(2);
+    format!("agent-{index:0width$}")
+}
+
 /// One splice: at `pos`, delete `del` chars, then insert `ins`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Patch {
@@ -294,6 +304,21 @@ mod tests {
 
     fn err(json: &str) -> String {
         parse_trace_json(json.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn agent_names_sort_as_their_indexes() {
+        assert_eq!(agent_name(0, 1), "agent-00");
+        assert_eq!(agent_name(7, 20), "agent-07");
+        assert_eq!(agent_name(19, 20), "agent-19");
+        assert_eq!(agent_name(5, 101), "agent-005");
+        for n in [1, 2, 9, 10, 11, 12, 20, 99, 100, 101, 1000, 1001] {
+            let names: Vec<String> = (0..n).map(|i| agent_name(i, n)).collect();
+            assert!(
+                names.windows(2).all(|w| w[0] < w[1]),
+                "{n} agents: names out of index order"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! * Concurrent traces: every agent is its own replica (its own [`Document`]). Before a txn is
 //!   applied, its agent's replica receives (via `events_since` / `apply_remote`) the events of the
 //!   txns named by `parents` that it lacks, then its version must be exactly the parents' version;
-//!   the txn's patches are local edits there. At the end every replica receives everything and all
+//!   the txn's patches are local edits there. Agent `i` is named [`format::agent_name`]
+//!   (`agent-00`, `agent-01`, ...: names sort as the indexes, so concurrent inserts at one
+//!   position are ordered as in diamond-types replaying the trace with the same names). At the end every replica receives everything and all
 //!   must hold the same text.
 //!
 //! Exit codes: 0 = final text equals `endContent`, 1 = it differs, 2 = the file is unusable.
@@ -187,10 +189,6 @@ fn replay_sequential(t: &SequentialTrace) -> Result<Replayed, ReplayError> {
     })
 }
 
-fn agent_name(i: usize) -> String {
-    format!("agent{i}")
-}
-
 /// Pointwise max of remote versions.
 fn union_into(acc: &mut RemoteVersion, other: &RemoteVersion) {
     for (agent, &seq) in other {
@@ -212,7 +210,7 @@ fn replay_concurrent(t: &ConcurrentTrace) -> Result<Replayed, ReplayError> {
     let mut replicas: Vec<Replica> = (0..t.num_agents)
         .map(|i| {
             let mut doc = Document::new();
-            let agent = doc.agent(&agent_name(i));
+            let agent = doc.agent(&format::agent_name(i, t.num_agents));
             Replica {
                 doc,
                 agent,
