@@ -34,7 +34,8 @@ use vfs::{FileId, SnapContent, SnapText, VfsError, Workspace, WorkspaceSnapshot,
 
 use crate::edits::{self, encoding_of};
 use crate::error::*;
-use crate::ops::{line_slice, EditSpec};
+use crate::read::line_slice;
+use crate::types::EditSpec;
 
 /// Most branches open at once (each holds a snapshot and its private documents).
 pub const MAX_BRANCHES: usize = 256;
@@ -841,7 +842,7 @@ fn edit_file(
         }
     };
     let new_text = bf.doc.to_rope();
-    let landed = crate::ops::landed_ranges(&bf.doc, &prep.seq, &base, &prev, &out.applied);
+    let landed = crate::edit::landed_ranges(&bf.doc, &prep.seq, &base, &prev, &out.applied);
     let edits_out = edits::landed_json(&prep, &new_text, landed, enc);
     let reply = json!({"branch": p.branch, "path": rel, "version": bf.version(),
                        "encoding": enc.lsp_name(), "edits": edits_out});

@@ -1,14 +1,22 @@
-//! Registration of the methods added after the first set (see README.md): snapshots,
-//! changes since a version, tree operations, search, anchors, the `presence` subscription.
+//! The agent API's subscriptions over WebSocket: `changes` (document changes from the feed,
+//! optionally filtered by a glob) and `presence` (who is where); while one runs, the
+//! connection's agent counts as a participant.
+
+use std::time::Duration;
 
 use jsonrpsee::core::SubscriptionError;
 use jsonrpsee::server::{ConnectionId, Extensions, RpcModule};
 use tokio::sync::{broadcast, oneshot};
 
-use crate::anchors::AnchorRequest;
-use crate::ops::{encoding_of, Call, Request};
-use crate::presence::{PresenceRequest, SubscribeParams};
-use crate::server::{call, parse, parse_opt, tell, Ctx, Submit};
+use crate::methods::parse_opt;
+use crate::presence::PresenceRequest;
+use crate::read::glob_matcher;
+use crate::request::{Call, Request, SubscribeParams};
+use crate::server::{call, tell, Ctx, Submit};
+use crate::types::encoding_of;
+
+/// A `changes` subscriber whose connection takes no notice for this long is closed.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Keeps the connection's agent listed as a participant while a subscription runs.
 pub(crate) struct SubGuard {
@@ -37,38 +45,67 @@ impl Drop for SubGuard {
     }
 }
 
-macro_rules! method {
-    ($m:expr, $name:literal, $parse:ident, $variant:expr) => {
-        $m.register_async_method($name, |p, ctx, ext| async move {
-            let params = $parse(&p)?;
-            call(&ctx, &ext, $variant(params)).await
-        })
-        .expect("unique name");
-    };
-}
-
 pub(crate) fn register(m: &mut RpcModule<Ctx>) {
-    method!(m, "fs.snapshot", parse_opt, Request::Snapshot);
-    method!(m, "changes.since", parse, Request::Since);
-    method!(m, "fs.create", parse, Request::Create);
-    method!(m, "fs.delete", parse, Request::Delete);
-    method!(m, "fs.rename", parse, Request::Rename);
-    method!(m, "search", parse, Request::Search);
-    method!(m, "anchor.create", parse, |p| Request::Anchor(
-        AnchorRequest::Create(p)
-    ));
-    method!(m, "anchor.resolve", parse, |p| Request::Anchor(
-        AnchorRequest::Resolve(p)
-    ));
-    method!(m, "anchor.delete", parse, |p| Request::Anchor(
-        AnchorRequest::Delete(p)
-    ));
+    m.register_subscription(
+        "changes.subscribe",
+        "changes",
+        "changes.unsubscribe",
+        |p, pending, ctx, ext| async move {
+            let matcher = match parse_opt::<SubscribeParams>(&p)
+                .and_then(|sp| glob_matcher(sp.glob.as_deref()).map_err(Into::into))
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            let mut rx = ctx.feed.0.subscribe();
+            let Ok(sink) = pending.accept().await else {
+                return Ok(());
+            };
+            let _live = SubGuard::new(&ctx, &ext);
+            loop {
+                let notice = tokio::select! {
+                    _ = sink.closed() => return Ok(()),
+                    n = rx.recv() => n,
+                };
+                match notice {
+                    Ok(n) => {
+                        if matcher.as_ref().is_some_and(|m| !m.is_match(&n.path)) {
+                            continue;
+                        }
+                        // A client that stops reading altogether is cut off too.
+                        match sink.send_timeout(n.json.clone(), STALL_LIMIT).await {
+                            Ok(()) => {}
+                            Err(jsonrpsee::server::SendTimeoutError::Timeout(_)) => {
+                                tracing::warn!("agent API: stalled `changes` subscriber closed");
+                                return Err(SubscriptionError::from(format!(
+                                    "subscriber too slow: not reading for {} s; subscribe again and re-read",
+                                    STALL_LIMIT.as_secs()
+                                )));
+                            }
+                            Err(_) => return Ok(()),
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(k)) => {
+                        tracing::warn!(missed = k, "agent API: slow `changes` subscriber closed");
+                        return Err(SubscriptionError::from(format!(
+                            "subscriber too slow: {k} changes missed; subscribe again and re-read"
+                        )));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+            }
+        },
+    )
+    .expect("unique name");
     m.register_subscription(
         "presence.subscribe",
         "presence",
         "presence.unsubscribe",
         |p, pending, ctx, ext| async move {
-            let enc = match parse_opt::<SubscribeParams>(&p).and_then(|sp| {
+            let enc = match parse_opt::<crate::presence::SubscribeParams>(&p).and_then(|sp| {
                 encoding_of(sp.encoding.as_deref())
                     .map(|e| (e, sp.encoding))
                     .map_err(Into::into)
