@@ -126,6 +126,7 @@ pub enum BranchRequest {
 }
 
 fn params<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    crate::types::params_by_name(raw)?;
     serde_json::from_str(raw.unwrap_or("null"))
         .map_err(|e| ApiError::new(INVALID_PARAMS, format!("invalid params: {e}")))
 }
@@ -519,13 +520,14 @@ impl Branches {
         }
     }
 
-    fn create(&mut self, ws: &Workspace, p: BranchCreateParams) -> Result<Value, ApiError> {
+    fn create(&mut self, ws: &mut Workspace, p: BranchCreateParams) -> Result<Value, ApiError> {
         let prefix = self.agent_prefix(&p.branch);
         let b = self
             .open
             .get_mut(&p.branch)
             .ok_or_else(|| unknown_branch(&p.branch))?;
         let rel = crate::path::resolve(ws.root(), &p.path)?;
+        crate::path::check_new(ws, &rel, false)?;
         if b.deleted.contains(&rel) {
             return Err(ApiError::new(
                 FILE_EXISTS,

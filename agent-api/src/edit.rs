@@ -187,14 +187,14 @@ mod tests {
         let r = call(
             &mut st,
             &mut ws,
-            json!({"path": "f.txt", "version": v0["version"], "edits": [{"offsets": [0, 3], "text": "XYZ"}]}),
+            json!({"path": "f.txt", "version": v0["version"], "edits": [{"offsets": {"start": 0, "end": 3}, "text": "XYZ"}]}),
         )
         .unwrap();
         let v1 = r["version"].clone();
         call(
             &mut st,
             &mut ws,
-            json!({"path": "f.txt", "version": v1, "edits": [{"offsets": [4, 7], "text": "uvw"}]}),
+            json!({"path": "f.txt", "version": v1, "edits": [{"offsets": {"start": 4, "end": 7}, "text": "uvw"}]}),
         )
         .unwrap();
         let at = |ws: &mut Workspace, v: &Value| {

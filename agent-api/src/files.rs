@@ -96,6 +96,7 @@ pub fn create(
     changed: &mut Vec<FileId>,
 ) -> Result<Value, ApiError> {
     let rel = crate::path::resolve(ws.root(), &p.path)?;
+    crate::path::check_new(ws, &rel, false)?;
     check_free(ws, &rel)?;
     let f = ws.create_file(&rel, &p.text).map_err(vfs_error)?;
     changed.push(f);
@@ -135,6 +136,8 @@ pub fn rename(ws: &mut Workspace, p: RenameParams) -> Result<Value, ApiError> {
             format!("cannot move `{from}` to `{to}` (into itself)"),
         ));
     }
+    let is_dir = ws.tree().kind(f) == Some(NodeKind::Dir);
+    crate::path::check_new(ws, &to, is_dir)?;
     check_free(ws, &to)?;
     ws.rename(&from, &to).map_err(vfs_error)?;
     Ok(json!({

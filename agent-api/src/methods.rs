@@ -13,6 +13,7 @@ use crate::server::{call, Ctx, Submit};
 
 /// Named params (`{...}`); absent params mean "all defaults" where `T: Default`.
 pub(crate) fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
+    crate::types::params_by_name(p.as_str())?;
     p.parse::<T>()
         .map_err(|e| ApiError::new(INVALID_PARAMS, e.message().to_string()).into())
 }
