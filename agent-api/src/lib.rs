@@ -3,6 +3,8 @@
 //! * [`server`]: the jsonrpsee server (WebSocket + HTTP, 127.0.0.1, limits); [`auth`]: its
 //!   bearer token; `methods`: the method registration; `subscriptions`: `changes` and
 //!   `presence` over WebSocket;
+//!   `rpc_errors`: JSON-RPC errors that name what is wrong (also for requests jsonrpsee
+//!   cannot read);
 //! * [`types`], [`request`]: positions, params and the requests handed to the writer;
 //! * [`state`]: how the daemon's single writer answers them ([`state::AgentState::handle`],
 //!   called from the writer thread with its `Workspace`); [`read`]: `fs.list`, `fs.read`;
@@ -32,6 +34,7 @@ pub mod presence;
 pub mod read;
 pub mod request;
 mod retention;
+mod rpc_errors;
 pub mod search;
 pub mod server;
 pub mod snapshot;

@@ -114,15 +114,34 @@ pub async fn start(submit: Submit, feed: ChangeFeed, limits: Limits) -> std::io:
                 .inactive_limit(limits.inactive_limit),
         )
         .build();
+    let module = crate::methods::module(submit, feed);
+    let mut names: Vec<&'static str> = module.method_names().collect();
+    names.sort_unstable();
+    let methods = Arc::new(names);
+    let subscriptions = Arc::new(crate::subscriptions::METHODS.to_vec());
+    let rpc = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer_fn(move |inner| {
+        crate::rpc_errors::Clarify {
+            inner,
+            methods: methods.clone(),
+            subscriptions: subscriptions.clone(),
+        }
+    });
     let server = Server::builder()
         .set_config(cfg)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer {
-            token: Arc::from(token.as_str()),
-        }))
+        .set_rpc_middleware(rpc)
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(BearerAuthLayer {
+                    token: Arc::from(token.as_str()),
+                })
+                .layer(crate::rpc_errors::ExplainLayer {
+                    max_request_bytes: limits.max_request_bytes,
+                }),
+        )
         .build(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
     let addr = server.local_addr()?;
-    let handle = server.start(crate::methods::module(submit, feed));
+    let handle = server.start(module);
     Ok(Running {
         addr,
         endpoint: format!("ws://{addr}"),

@@ -45,6 +45,14 @@ impl Drop for SubGuard {
     }
 }
 
+/// The subscription and unsubscription methods (WebSocket only).
+pub(crate) const METHODS: &[&str] = &[
+    "changes.subscribe",
+    "changes.unsubscribe",
+    "presence.subscribe",
+    "presence.unsubscribe",
+];
+
 pub(crate) fn register(m: &mut RpcModule<Ctx>) {
     m.register_subscription(
         "changes.subscribe",
