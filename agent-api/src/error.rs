@@ -134,6 +134,12 @@ impl std::fmt::Display for ApiError {
 
 impl From<ApiError> for ErrorObjectOwned {
     fn from(e: ApiError) -> Self {
-        ErrorObjectOwned::owned(e.code, e.message, e.data)
+        // A message never carries a huge path (or other input) in full.
+        let message = if e.message.len() > 1000 {
+            vfs::names::shorten(&e.message, 600)
+        } else {
+            e.message
+        };
+        ErrorObjectOwned::owned(e.code, message, e.data)
     }
 }

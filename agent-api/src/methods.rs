@@ -14,8 +14,18 @@ use crate::server::{call, Ctx, Submit};
 /// Named params (`{...}`); absent params mean "all defaults" where `T: Default`.
 pub(crate) fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
     crate::types::params_by_name(p.as_str())?;
-    p.parse::<T>()
-        .map_err(|e| ApiError::new(INVALID_PARAMS, e.message().to_string()).into())
+    p.parse::<T>().map_err(|e| {
+        // jsonrpsee puts serde's explanation in `data`; the message is the generic text.
+        let why = e
+            .data()
+            .and_then(|d| serde_json::from_str::<String>(d.get()).ok())
+            .unwrap_or_else(|| e.message().to_string());
+        ApiError::new(
+            INVALID_PARAMS,
+            format!("invalid params: {}", vfs::names::shorten(&why, 300)),
+        )
+        .into()
+    })
 }
 
 pub(crate) fn parse_opt<T: DeserializeOwned + Default>(

@@ -113,7 +113,7 @@ pub fn resolve(root: &Path, input: &str) -> Result<String, ApiError> {
 }
 
 /// A path as error messages show it (a huge one cut).
-fn short(p: &str) -> String {
+pub(crate) fn short(p: &str) -> String {
     vfs::names::shorten(p, 200)
 }
 

@@ -40,9 +40,12 @@ pub(crate) fn lang_id(path: &str) -> &'static str {
 /// The workspace path and file id of a text file, or the right error.
 pub(crate) fn text_file(ws: &Workspace, input: &str) -> Result<(String, FileId), ApiError> {
     let rel = crate::path::resolve(ws.root(), input)?;
-    let f = ws
-        .lookup(&rel)
-        .ok_or_else(|| ApiError::new(NOT_FOUND, format!("no such file: `{rel}`")))?;
+    let f = ws.lookup(&rel).ok_or_else(|| {
+        ApiError::new(
+            NOT_FOUND,
+            format!("no such file: `{}`", crate::path::short(&rel)),
+        )
+    })?;
     match ws.state(f) {
         Some(vfs::FileState::Text(_)) => Ok((rel, f)),
         Some(vfs::FileState::NotText { reason, .. }) => Err(ApiError::new(

@@ -131,9 +131,14 @@ pub fn diagnose(body: &[u8]) -> Option<String> {
         Ok(v) => v,
         Err(e) => return Some(format!("parse error: the body is not JSON: {e}")),
     };
+    if let Some(batch) = v.as_array() {
+        return batch.is_empty().then(|| {
+            "invalid request: an empty batch (an array needs at least one request)".into()
+        });
+    }
     let Some(o) = v.as_object() else {
         return Some(format!(
-            "invalid request: a request is a JSON object (or an array of them, a batch), not {}",
+            "invalid request: a request is a JSON object (or a batch: an array of them), not {}",
             kind(&v)
         ));
     };
