@@ -50,7 +50,7 @@ fn check_free(ws: &Workspace, rel: &str) -> Result<(), ApiError> {
     if ws.lookup(rel).is_some() {
         return Err(ApiError::new(
             EXISTS,
-            format!("`{}` already exists", short(&rel)),
+            format!("`{}` already exists", short(rel)),
         ));
     }
     if std::fs::symlink_metadata(ws.root().join(rel)).is_ok() {

@@ -710,16 +710,13 @@ pub fn lsp_sessions(d: &Daemon, seed: u64, n: u64, rep: &mut Report) {
     for s in 0..n {
         let mut c = Lsp::connect(&d.socket);
         let mut life = 0u8; // 0 before initialize, 1 initialized, 2 shut down
-        let mut next_id = 1i64;
         rep.lsp_sessions += 1;
-        for _ in 0..rng.usize(3..14) {
+        for id in 1..=rng.usize(3..14) as i64 {
             let kind = if life == 0 && rng.u8(..3) != 0 {
                 0
             } else {
                 rng.u8(..10)
             };
-            let id = next_id;
-            next_id += 1;
             let (msg, is_request): (Value, bool) = match kind {
                 0 => (
                     json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
