@@ -209,7 +209,10 @@ pub fn disk_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
         for e in rd.flatten() {
             let p = e.path();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
-            if rel == ".dist-space" {
+            // The state folder, and the write-back's transient temp files (renamed over
+            // their target a moment later).
+            let name = e.file_name().to_string_lossy().to_string();
+            if rel == ".dist-space" || name.starts_with(".dist-space-tmp-") {
                 continue;
             }
             let Ok(m) = std::fs::symlink_metadata(&p) else {
@@ -587,8 +590,10 @@ pub fn agent_cases(d: &Daemon, seed: u64, n: u64, rep: &mut Report) {
                     };
                     let answer: String = v.to_string().chars().take(400).collect();
                     rep.find(format!(
-                        "a refused request changed state: {short} -> {answer}: version {} -> {}, files {:?} -> {:?}, disk {} -> {} entries",
-                        before.version, after.version, files(&before), files(&after), before.disk.len(), after.disk.len()
+                        "a refused request changed state: {short} -> {answer}: version {} -> {}, files {:?} -> {:?}, disk entries gone {:?}, new or changed {:?}",
+                        before.version, after.version, files(&before), files(&after),
+                        before.disk.keys().filter(|k| !after.disk.contains_key(*k)).map(|k| &k[..k.len().min(60)]).collect::<Vec<_>>(),
+                        after.disk.iter().filter(|(k, v)| before.disk.get(*k) != Some(v)).map(|(k, _)| &k[..k.len().min(60)]).collect::<Vec<_>>(),
                     ));
                 }
             }
