@@ -18,7 +18,8 @@ use vfs::pos::{self, LspPosition};
 use vfs::{FileId, Workspace};
 
 use crate::error::*;
-use crate::ops::{encoding_of, pos_json, text_file, Position};
+use crate::read::text_file;
+use crate::types::{encoding_of, pos_json, Position};
 
 /// Most anchors alive at once (per daemon).
 pub const MAX_ANCHORS: usize = 100_000;

@@ -34,7 +34,8 @@ use vfs::{FileId, SnapContent, SnapText, VfsError, Workspace, WorkspaceSnapshot,
 
 use crate::edits::{self, encoding_of};
 use crate::error::*;
-use crate::ops::{line_slice, EditSpec};
+use crate::read::line_slice;
+use crate::types::EditSpec;
 
 /// Most branches open at once (each holds a snapshot and its private documents).
 pub const MAX_BRANCHES: usize = 256;
@@ -125,6 +126,7 @@ pub enum BranchRequest {
 }
 
 fn params<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    crate::types::params_by_name(raw)?;
     serde_json::from_str(raw.unwrap_or("null"))
         .map_err(|e| ApiError::new(INVALID_PARAMS, format!("invalid params: {e}")))
 }
@@ -518,13 +520,14 @@ impl Branches {
         }
     }
 
-    fn create(&mut self, ws: &Workspace, p: BranchCreateParams) -> Result<Value, ApiError> {
+    fn create(&mut self, ws: &mut Workspace, p: BranchCreateParams) -> Result<Value, ApiError> {
         let prefix = self.agent_prefix(&p.branch);
         let b = self
             .open
             .get_mut(&p.branch)
             .ok_or_else(|| unknown_branch(&p.branch))?;
         let rel = crate::path::resolve(ws.root(), &p.path)?;
+        crate::path::check_new(ws, &rel, false)?;
         if b.deleted.contains(&rel) {
             return Err(ApiError::new(
                 FILE_EXISTS,
@@ -841,7 +844,7 @@ fn edit_file(
         }
     };
     let new_text = bf.doc.to_rope();
-    let landed = crate::ops::landed_ranges(&bf.doc, &prep.seq, &base, &prev, &out.applied);
+    let landed = crate::edit::landed_ranges(&bf.doc, &prep.seq, &base, &prev, &out.applied);
     let edits_out = edits::landed_json(&prep, &new_text, landed, enc);
     let reply = json!({"branch": p.branch, "path": rel, "version": bf.version(),
                        "encoding": enc.lsp_name(), "edits": edits_out});

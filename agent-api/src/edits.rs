@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use vfs::pos::{self, LspPosition, LspRange, PositionEncoding};
 
 use crate::error::*;
-pub(crate) use crate::ops::{encoding_of, pos_json};
-use crate::ops::{EditSpec, Position};
+pub(crate) use crate::types::{encoding_of, pos_json};
+use crate::types::{EditSpec, Position};
 
 /// An edit request checked against its base text.
 pub(crate) struct Prepared {
@@ -102,7 +102,7 @@ pub(crate) fn range_json(text: &Rope, r: Range<usize>, enc: PositionEncoding) ->
 }
 
 /// The reply's `edits`: for each edit in request order, where its text is in `new_text`
-/// (`landed` is in sequence order, as `ops::landed_ranges` gives it).
+/// (`landed` is in sequence order, as `edit::landed_ranges` gives it).
 pub(crate) fn landed_json(
     p: &Prepared,
     new_text: &Rope,

@@ -7,7 +7,7 @@ pub const INVALID_PARAMS: i32 = -32602;
 /// A path that is empty, not UTF-8, or otherwise malformed.
 pub const BAD_PATH: i32 = -32010;
 /// A path outside the workspace root (`..`, an absolute path elsewhere, a symlink that leaves
-/// the root) or into the daemon's state folder `.dist-space/`.
+/// the root) or into the daemon's state folder `.dist-space/` or a `.git/` folder.
 pub const PATH_OUTSIDE_ROOT: i32 = -32011;
 /// No such file in the workspace.
 pub const NOT_FOUND: i32 = -32012;
@@ -15,6 +15,12 @@ pub const NOT_FOUND: i32 = -32012;
 pub const NOT_TEXT: i32 = -32013;
 /// The file or folder to create (or rename to) exists already.
 pub const EXISTS: i32 = -32014;
+/// A new name the file system cannot hold: a path component longer than its `NAME_MAX`
+/// (255 bytes) or an absolute path longer than `PATH_MAX` (4095 bytes). Nothing was changed.
+pub const NAME_TOO_LONG: i32 = -32015;
+/// A new path the workspace ignores (`.gitignore`, `.ignore`, global excludes): it would be
+/// written to disk but never be part of the workspace. Nothing was changed.
+pub const IGNORED_PATH: i32 = -32016;
 /// The version is not one of this document's versions (never existed, or from another file).
 pub const UNKNOWN_VERSION: i32 = -32020;
 /// Two edits of one request overlap.
@@ -128,6 +134,12 @@ impl std::fmt::Display for ApiError {
 
 impl From<ApiError> for ErrorObjectOwned {
     fn from(e: ApiError) -> Self {
-        ErrorObjectOwned::owned(e.code, e.message, e.data)
+        // A message never carries a huge path (or other input) in full.
+        let message = if e.message.len() > 1000 {
+            vfs::names::shorten(&e.message, 600)
+        } else {
+            e.message
+        };
+        ErrorObjectOwned::owned(e.code, message, e.data)
     }
 }

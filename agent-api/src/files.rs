@@ -9,6 +9,7 @@ use vfs::tree::TreeError;
 use vfs::{FileId, NodeKind, VfsError, Workspace};
 
 use crate::error::*;
+use crate::path::short;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -47,12 +48,18 @@ fn vfs_error(e: VfsError) -> ApiError {
 /// every folder on its way that exists is a folder.
 fn check_free(ws: &Workspace, rel: &str) -> Result<(), ApiError> {
     if ws.lookup(rel).is_some() {
-        return Err(ApiError::new(EXISTS, format!("`{rel}` already exists")));
+        return Err(ApiError::new(
+            EXISTS,
+            format!("`{}` already exists", short(rel)),
+        ));
     }
     if std::fs::symlink_metadata(ws.root().join(rel)).is_ok() {
         return Err(ApiError::new(
             EXISTS,
-            format!("`{rel}` exists on disk (a file the workspace ignores)"),
+            format!(
+                "`{}` exists on disk (a file the workspace ignores)",
+                short(rel)
+            ),
         ));
     }
     let mut acc = String::new();
@@ -68,13 +75,20 @@ fn check_free(ws: &Workspace, rel: &str) -> Result<(), ApiError> {
             if ws.tree().kind(f) != Some(NodeKind::Dir) {
                 return Err(ApiError::new(
                     BAD_PATH,
-                    format!("`{acc}` is a file, not a folder, in `{rel}`"),
+                    format!(
+                        "`{}` is a file, not a folder, in `{}`",
+                        short(&acc),
+                        short(rel)
+                    ),
                 ));
             }
         } else if std::fs::symlink_metadata(ws.root().join(&acc)).is_ok() {
             return Err(ApiError::new(
                 EXISTS,
-                format!("`{acc}` exists on disk (ignored by the workspace)"),
+                format!(
+                    "`{}` exists on disk (ignored by the workspace)",
+                    short(&acc)
+                ),
             ));
         }
     }
@@ -96,6 +110,7 @@ pub fn create(
     changed: &mut Vec<FileId>,
 ) -> Result<Value, ApiError> {
     let rel = crate::path::resolve(ws.root(), &p.path)?;
+    crate::path::check_new(ws, &rel, false)?;
     check_free(ws, &rel)?;
     let f = ws.create_file(&rel, &p.text).map_err(vfs_error)?;
     changed.push(f);
@@ -108,9 +123,12 @@ pub fn create(
 
 pub fn delete(ws: &mut Workspace, p: DeleteParams) -> Result<Value, ApiError> {
     let rel = crate::path::resolve(ws.root(), &p.path)?;
-    let f = ws
-        .lookup(&rel)
-        .ok_or_else(|| ApiError::new(NOT_FOUND, format!("no such file or folder: `{rel}`")))?;
+    let f = ws.lookup(&rel).ok_or_else(|| {
+        ApiError::new(
+            NOT_FOUND,
+            format!("no such file or folder: `{}`", short(&rel)),
+        )
+    })?;
     let kind = match ws.tree().kind(f) {
         Some(NodeKind::Dir) => "folder",
         _ => "file",
@@ -126,15 +144,24 @@ pub fn delete(ws: &mut Workspace, p: DeleteParams) -> Result<Value, ApiError> {
 pub fn rename(ws: &mut Workspace, p: RenameParams) -> Result<Value, ApiError> {
     let from = crate::path::resolve(ws.root(), &p.from)?;
     let to = crate::path::resolve(ws.root(), &p.to)?;
-    let f = ws
-        .lookup(&from)
-        .ok_or_else(|| ApiError::new(NOT_FOUND, format!("no such file or folder: `{from}`")))?;
+    let f = ws.lookup(&from).ok_or_else(|| {
+        ApiError::new(
+            NOT_FOUND,
+            format!("no such file or folder: `{}`", short(&from)),
+        )
+    })?;
     if to == from || to.starts_with(&format!("{from}/")) {
         return Err(ApiError::new(
             BAD_PATH,
-            format!("cannot move `{from}` to `{to}` (into itself)"),
+            format!(
+                "cannot move `{}` to `{}` (into itself)",
+                short(&from),
+                short(&to)
+            ),
         ));
     }
+    let is_dir = ws.tree().kind(f) == Some(NodeKind::Dir);
+    crate::path::check_new(ws, &to, is_dir)?;
     check_free(ws, &to)?;
     ws.rename(&from, &to).map_err(vfs_error)?;
     Ok(json!({

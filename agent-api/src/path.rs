@@ -2,12 +2,14 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{ApiError, BAD_PATH, PATH_OUTSIDE_ROOT};
+use vfs::names::PathRefusal;
+
+use crate::error::{ApiError, BAD_PATH, IGNORED_PATH, NAME_TOO_LONG, PATH_OUTSIDE_ROOT};
 
 /// The workspace-relative, `/`-separated path for `input` (relative to `root`, or absolute
-/// under it). Refuses `..`, absolute paths elsewhere, the state folder `.dist-space`, and
-/// paths whose existing part goes through a symlink that leaves the root. `root` must be
-/// canonical.
+/// under it). Refuses `..`, absolute paths elsewhere, the state folder `.dist-space`, any
+/// `.git` folder, and paths whose existing part goes through a symlink that leaves the root
+/// (or into one of those folders). `root` must be canonical.
 pub fn resolve(root: &Path, input: &str) -> Result<String, ApiError> {
     if input.is_empty() {
         return Err(ApiError::new(BAD_PATH, "empty path"));
@@ -20,7 +22,11 @@ pub fn resolve(root: &Path, input: &str) -> Result<String, ApiError> {
         p.strip_prefix(root).map_err(|_| {
             ApiError::new(
                 PATH_OUTSIDE_ROOT,
-                format!("`{input}` is outside the workspace root {}", root.display()),
+                format!(
+                    "`{}` is outside the workspace root {}",
+                    short(input),
+                    root.display()
+                ),
             )
         })?
     } else {
@@ -37,24 +43,36 @@ pub fn resolve(root: &Path, input: &str) -> Result<String, ApiError> {
             Component::ParentDir => {
                 return Err(ApiError::new(
                     PATH_OUTSIDE_ROOT,
-                    format!("`{input}`: `..` is not allowed in paths"),
+                    format!("`{}`: `..` is not allowed in paths", short(input)),
                 ))
             }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(ApiError::new(BAD_PATH, format!("`{input}` is malformed")))
+                return Err(ApiError::new(
+                    BAD_PATH,
+                    format!("`{}` is malformed", short(input)),
+                ))
             }
         }
     }
     if parts.is_empty() {
         return Err(ApiError::new(
             BAD_PATH,
-            format!("`{input}` names the root folder, not a file"),
+            format!("`{}` names the root folder, not a file", short(input)),
         ));
     }
     if parts[0] == vfs::load::STATE_DIR {
         return Err(ApiError::new(
             PATH_OUTSIDE_ROOT,
-            format!("`{input}` is in the daemon's state folder"),
+            format!("`{}` is in the daemon's state folder", short(input)),
+        ));
+    }
+    if parts.contains(&".git") {
+        return Err(ApiError::new(
+            PATH_OUTSIDE_ROOT,
+            format!(
+                "`{}` is inside a `.git` folder, which is not part of the workspace",
+                short(input)
+            ),
         ));
     }
     // Symlinks on the way (only the part that exists on disk can be one).
@@ -66,21 +84,24 @@ pub fn resolve(root: &Path, input: &str) -> Result<String, ApiError> {
                 let target = std::fs::canonicalize(&at).map_err(|_| {
                     ApiError::new(
                         PATH_OUTSIDE_ROOT,
-                        format!("`{input}` goes through a dangling symlink"),
+                        format!("`{}` goes through a dangling symlink", short(input)),
                     )
                 })?;
                 let inside = target
                     .strip_prefix(root)
                     .ok()
                     .filter(|r| {
-                        r.components().next().map(|c| c.as_os_str())
-                            != Some(std::ffi::OsStr::new(vfs::load::STATE_DIR))
+                        r.to_str()
+                            .is_some_and(|r| vfs::names::excluded_folder(r).is_none())
                     })
                     .is_some();
                 if !inside {
                     return Err(ApiError::new(
                         PATH_OUTSIDE_ROOT,
-                        format!("`{input}` goes through a symlink that leaves the workspace"),
+                        format!(
+                            "`{}` goes through a symlink that leaves the workspace",
+                            short(input)
+                        ),
                     ));
                 }
             }
@@ -89,6 +110,24 @@ pub fn resolve(root: &Path, input: &str) -> Result<String, ApiError> {
         }
     }
     Ok(parts.join("/"))
+}
+
+/// A path as error messages show it (a huge one cut).
+pub(crate) fn short(p: &str) -> String {
+    vfs::names::shorten(p, 200)
+}
+
+/// A new path (`fs.create`, the target of `fs.rename`, `branch.create`) the workspace can
+/// hold: within the file system's limits and not ignored; see `Workspace::check_new_path`.
+pub fn check_new(ws: &mut vfs::Workspace, rel: &str, is_dir: bool) -> Result<(), ApiError> {
+    ws.check_new_path(rel, is_dir).map_err(|r| {
+        let code = match r {
+            PathRefusal::NameTooLong { .. } | PathRefusal::PathTooLong { .. } => NAME_TOO_LONG,
+            PathRefusal::Excluded { .. } => PATH_OUTSIDE_ROOT,
+            PathRefusal::Ignored { .. } => IGNORED_PATH,
+        };
+        ApiError::new(code, r.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -112,6 +151,8 @@ mod tests {
             "src/../../x",
             "/etc/passwd",
             ".dist-space/daemon.json",
+            ".git/config",
+            "src/.git/HEAD",
             "out/passwd",
         ] {
             assert_eq!(

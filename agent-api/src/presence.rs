@@ -19,7 +19,9 @@ use vfs::pos::{self, PositionEncoding};
 use vfs::Workspace;
 
 use crate::error::ApiError;
-use crate::ops::{encoding_of, pos_json, AgentConn, AgentState, Participant};
+use crate::request::{AgentConn, Participant};
+use crate::state::AgentState;
+use crate::types::{encoding_of, pos_json};
 
 /// How long an agent without a subscription stays listed after its last edit.
 pub const AGENT_LINGER: Duration = Duration::from_secs(60);

@@ -16,7 +16,7 @@ use engine::{Frontier, RemoteVersion};
 use serde_json::Value;
 use vfs::{FileId, Workspace};
 
-use crate::ops::AgentConn;
+use crate::request::AgentConn;
 
 /// How long a version handed to an agent is kept from compaction.
 pub const HOLD: Duration = Duration::from_secs(3600);

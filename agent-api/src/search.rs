@@ -12,7 +12,9 @@ use vfs::pos::PositionEncoding;
 use vfs::{SnapContent, SnapText, Workspace};
 
 use crate::error::*;
-use crate::ops::{encoding_of, glob_matcher, Deferred};
+use crate::read::glob_matcher;
+use crate::request::Deferred;
+use crate::types::encoding_of;
 
 /// Default and largest `maxResults`.
 pub const DEFAULT_MAX_RESULTS: u64 = 1000;

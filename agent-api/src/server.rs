@@ -1,30 +1,20 @@
 //! The transport: a jsonrpsee server (WebSocket and HTTP on one port) on 127.0.0.1, behind a
-//! bearer token. Every method hands a [`Call`] to the daemon's writer and awaits its answer.
+//! bearer token ([`crate::auth`]). Every method ([`crate::methods`]) hands a [`Call`] to the
+//! daemon's writer and awaits its answer.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
-use jsonrpsee::core::BoxError;
-use jsonrpsee::core::SubscriptionError;
-use jsonrpsee::server::{
-    ConnectionId, Extensions, HttpBody, HttpRequest, HttpResponse, PingConfig, RpcModule, Server,
-    ServerConfig, ServerHandle,
-};
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use serde::de::DeserializeOwned;
+use jsonrpsee::server::{ConnectionId, Extensions, PingConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::ErrorObjectOwned;
 use serde_json::Value;
-use tokio::sync::{broadcast, oneshot};
-use tower::{Layer, Service};
+use tokio::sync::oneshot;
 
-use crate::error::{ApiError, INVALID_PARAMS, UNAVAILABLE};
-use crate::ops::{glob_matcher, Call, ChangeFeed, Request, SubscribeParams};
-
-/// A `changes` subscriber whose connection takes no notice for this long is closed.
-pub const STALL_LIMIT: Duration = Duration::from_secs(30);
+use crate::auth::{new_token, BearerAuthLayer};
+use crate::error::{ApiError, UNAVAILABLE};
+use crate::feed::ChangeFeed;
+use crate::request::{Call, Request};
 
 /// Hands a call to the writer; `false` when the writer is gone.
 pub type Submit = Arc<dyn Fn(Call) -> bool + Send + Sync>;
@@ -75,82 +65,6 @@ pub struct Running {
     pub connections: crate::Connections,
 }
 
-/// A fresh random bearer token (256 bits, hex).
-pub fn new_token() -> std::io::Result<String> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// Refuses every HTTP request (plain or WebSocket upgrade) without `Authorization: Bearer
-/// <token>` with 401, before any JSON-RPC is parsed.
-#[derive(Clone)]
-pub struct BearerAuthLayer {
-    token: Arc<str>,
-}
-
-impl<S> Layer<S> for BearerAuthLayer {
-    type Service = BearerAuth<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        BearerAuth {
-            inner,
-            token: self.token.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct BearerAuth<S> {
-    inner: S,
-    token: Arc<str>,
-}
-
-fn token_ok(header: Option<&http::HeaderValue>, token: &str) -> bool {
-    let Some(given) = header
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    // Compare without an early exit.
-    given.len() == token.len()
-        && given
-            .bytes()
-            .zip(token.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-impl<S, B> Service<HttpRequest<B>> for BearerAuth<S>
-where
-    S: Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
-        if token_ok(req.headers().get(http::header::AUTHORIZATION), &self.token) {
-            let fut = self.inner.call(req);
-            Box::pin(async move { fut.await.map_err(Into::into) })
-        } else {
-            tracing::warn!("agent API: request without a valid bearer token refused");
-            let resp = http::Response::builder()
-                .status(http::StatusCode::UNAUTHORIZED)
-                .header(http::header::WWW_AUTHENTICATE, "Bearer")
-                .body(HttpBody::from("missing or wrong bearer token"))
-                .expect("static response");
-            Box::pin(async move { Ok(resp) })
-        }
-    }
-}
-
 pub(crate) struct Ctx {
     pub(crate) submit: Submit,
     pub(crate) feed: ChangeFeed,
@@ -187,108 +101,6 @@ pub(crate) fn tell(ctx: &Ctx, ext: &Extensions, request: Request) {
     });
 }
 
-/// Named params (`{...}`); absent params mean "all defaults" where `T: Default`.
-pub(crate) fn parse<T: DeserializeOwned>(p: &Params<'_>) -> Result<T, ErrorObjectOwned> {
-    p.parse::<T>()
-        .map_err(|e| ApiError::new(INVALID_PARAMS, e.message().to_string()).into())
-}
-
-pub(crate) fn parse_opt<T: DeserializeOwned + Default>(
-    p: &Params<'_>,
-) -> Result<T, ErrorObjectOwned> {
-    if p.as_str().is_none() {
-        return Ok(T::default());
-    }
-    parse(p)
-}
-
-/// The methods (see README.md).
-fn module(submit: Submit, feed: ChangeFeed) -> RpcModule<Ctx> {
-    let mut m = RpcModule::new(Ctx { submit, feed });
-    m.register_async_method("workspace.info", |_p, ctx, ext| async move {
-        call(&ctx, &ext, Request::Info).await
-    })
-    .expect("unique name");
-    m.register_async_method("fs.list", |p, ctx, ext| async move {
-        let params = parse_opt(&p)?;
-        call(&ctx, &ext, Request::List(params)).await
-    })
-    .expect("unique name");
-    m.register_async_method("fs.read", |p, ctx, ext| async move {
-        let params = parse(&p)?;
-        call(&ctx, &ext, Request::Read(params)).await
-    })
-    .expect("unique name");
-    m.register_async_method("fs.edit", |p, ctx, ext| async move {
-        let params = parse(&p)?;
-        call(&ctx, &ext, Request::Edit(params)).await
-    })
-    .expect("unique name");
-    for &name in crate::branches::METHODS {
-        m.register_async_method(name, move |p, ctx, ext| async move {
-            let req = crate::branches::parse(name, p.as_str())?;
-            call(&ctx, &ext, Request::Branch(req)).await
-        })
-        .expect("unique name");
-    }
-    crate::server_more::register(&mut m);
-    m.register_subscription(
-        "changes.subscribe",
-        "changes",
-        "changes.unsubscribe",
-        |p, pending, ctx, ext| async move {
-            let matcher = match parse_opt::<SubscribeParams>(&p)
-                .and_then(|sp| glob_matcher(sp.glob.as_deref()).map_err(Into::into))
-            {
-                Ok(m) => m,
-                Err(e) => {
-                    pending.reject(e).await;
-                    return Ok(());
-                }
-            };
-            let mut rx = ctx.feed.0.subscribe();
-            let Ok(sink) = pending.accept().await else {
-                return Ok(());
-            };
-            let _live = crate::server_more::SubGuard::new(&ctx, &ext);
-            loop {
-                let notice = tokio::select! {
-                    _ = sink.closed() => return Ok(()),
-                    n = rx.recv() => n,
-                };
-                match notice {
-                    Ok(n) => {
-                        if matcher.as_ref().is_some_and(|m| !m.is_match(&n.path)) {
-                            continue;
-                        }
-                        // A client that stops reading altogether is cut off too.
-                        match sink.send_timeout(n.json.clone(), STALL_LIMIT).await {
-                            Ok(()) => {}
-                            Err(jsonrpsee::server::SendTimeoutError::Timeout(_)) => {
-                                tracing::warn!("agent API: stalled `changes` subscriber closed");
-                                return Err(SubscriptionError::from(format!(
-                                    "subscriber too slow: not reading for {} s; subscribe again and re-read",
-                                    STALL_LIMIT.as_secs()
-                                )));
-                            }
-                            Err(_) => return Ok(()),
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(k)) => {
-                        tracing::warn!(missed = k, "agent API: slow `changes` subscriber closed");
-                        return Err(SubscriptionError::from(format!(
-                            "subscriber too slow: {k} changes missed; subscribe again and re-read"
-                        )));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                }
-            }
-        },
-    )
-    .expect("unique name");
-    m
-}
-
 /// Bind 127.0.0.1 on a free port and serve. Must run inside a tokio runtime.
 pub async fn start(submit: Submit, feed: ChangeFeed, limits: Limits) -> std::io::Result<Running> {
     let token = new_token()?;
@@ -304,19 +116,35 @@ pub async fn start(submit: Submit, feed: ChangeFeed, limits: Limits) -> std::io:
                 .inactive_limit(limits.inactive_limit),
         )
         .build();
+    let module = crate::methods::module(submit, feed);
+    let mut names: Vec<&'static str> = module.method_names().collect();
+    names.sort_unstable();
+    let methods = Arc::new(names);
+    let subscriptions = Arc::new(crate::subscriptions::METHODS.to_vec());
     let connections = crate::Connections::default();
+    let rpc = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+        .layer(connections.layer())
+        .layer_fn(move |inner| crate::rpc_errors::Clarify {
+            inner,
+            methods: methods.clone(),
+            subscriptions: subscriptions.clone(),
+        });
     let server = Server::builder()
         .set_config(cfg)
-        .set_rpc_middleware(
-            jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(connections.layer()),
+        .set_rpc_middleware(rpc)
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(BearerAuthLayer {
+                    token: Arc::from(token.as_str()),
+                })
+                .layer(crate::rpc_errors::ExplainLayer {
+                    max_request_bytes: limits.max_request_bytes,
+                }),
         )
-        .set_http_middleware(tower::ServiceBuilder::new().layer(BearerAuthLayer {
-            token: Arc::from(token.as_str()),
-        }))
         .build(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await?;
     let addr = server.local_addr()?;
-    let handle = server.start(module(submit, feed));
+    let handle = server.start(module);
     Ok(Running {
         addr,
         endpoint: format!("ws://{addr}"),

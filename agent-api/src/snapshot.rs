@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use vfs::{FileId, SnapContent, SnapFile, SnapText, VfsError, Workspace, WorkspaceSnapshot};
 
 use crate::error::*;
-use crate::ops::{glob_matcher, Deferred};
+use crate::read::glob_matcher;
+use crate::request::Deferred;
 
 /// Largest total text one `fs.snapshot` answers with (the response limit is 64 MiB).
 pub const MAX_SNAPSHOT_BYTES: u64 = 48 * 1024 * 1024;

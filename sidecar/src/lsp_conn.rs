@@ -94,8 +94,19 @@ impl LanguageServer for Backend {
     }
 }
 
+/// Where a connection is in the LSP lifecycle, as [`Ordered`] sees the messages arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Life {
+    /// Before `initialize`: only `initialize` (and `exit`) are taken.
+    Uninitialized,
+    Initialized,
+    /// After `shutdown`: only `exit` is taken.
+    ShutDown,
+}
+
 /// The ordering layer around the `LspService` (see the module docs).
 struct Ordered {
+    life: Life,
     inner: LspService<Backend>,
     conn: ConnId,
     tx: EventTx,
@@ -118,6 +129,46 @@ impl Service<Request> for Ordered {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let method = req.method().to_string();
+        // The lifecycle (LSP "Server lifecycle"): the `LspService` enforces it for what it
+        // handles; document messages and `dist-space/*` never reach it, so it is kept here.
+        match (self.life, method.as_str()) {
+            (_, "exit") => return Box::pin(self.inner.call(req)),
+            (Life::Uninitialized, "initialize") => self.life = Life::Initialized,
+            (Life::Initialized, "shutdown") => {
+                self.life = Life::ShutDown;
+                return Box::pin(self.inner.call(req));
+            }
+            (Life::Initialized, _) => {}
+            (life, _) => {
+                let id = req.id().cloned();
+                debug!(conn = self.conn, %method, ?life, "message outside the lifecycle refused");
+                let res = id.map(|id| {
+                    let e = if life == Life::Uninitialized {
+                        jsonrpc::Error {
+                            code: jsonrpc::ErrorCode::ServerError(-32002),
+                            message: format!(
+                                "server not initialized: `{}` before `initialize`",
+                                proto::short(&method, 80)
+                            )
+                            .into(),
+                            data: None,
+                        }
+                    } else {
+                        jsonrpc::Error {
+                            code: jsonrpc::ErrorCode::InvalidRequest,
+                            message: format!(
+                                "`{}` after `shutdown`: only `exit` is accepted now",
+                                proto::short(&method, 80)
+                            )
+                            .into(),
+                            data: None,
+                        }
+                    };
+                    Response::from_error(id, e)
+                });
+                return Box::pin(async move { Ok(res) });
+            }
+        }
         if method == "initialize" {
             let params = req.params().cloned().unwrap_or(Value::Null);
             let offered: Vec<String> = params
@@ -262,12 +313,21 @@ async fn forward(
                     });
                 });
             }
-            Outgoing::Notify(method, v) => match method {
-                "dist-space/edit" => client.send_notification::<EditN>(v).await,
-                "dist-space/presence" => client.send_notification::<PresenceN>(v).await,
-                "dist-space/resync" => client.send_notification::<ResyncN>(v).await,
-                other => warn!(method = other, "no such outgoing notification"),
-            },
+            Outgoing::Notify(method, v) => {
+                // A connection that is gone (peer hung up, `exit`) takes nothing more: stop
+                // here instead of failing (and logging) once per notification.
+                let mut c = client.clone();
+                if tower::ServiceExt::<Request>::ready(&mut c).await.is_err() {
+                    debug!(conn, "connection closed: no more notifications");
+                    return;
+                }
+                match method {
+                    "dist-space/edit" => client.send_notification::<EditN>(v).await,
+                    "dist-space/presence" => client.send_notification::<PresenceN>(v).await,
+                    "dist-space/resync" => client.send_notification::<ResyncN>(v).await,
+                    other => warn!(method = other, "no such outgoing notification"),
+                }
+            }
             Outgoing::Close(why) => {
                 let _ = kill.send(why);
                 return;
@@ -286,7 +346,7 @@ async fn frame_guard(
     let mut body = Vec::new();
     loop {
         let mut len: Option<usize> = None;
-        let mut header = Vec::with_capacity(64);
+        let mut header_bytes = 0usize;
         loop {
             line.clear();
             let n = (&mut r)
@@ -300,17 +360,19 @@ async fn frame_guard(
             if !line.ends_with('\n') {
                 return Err("header line too long".into());
             }
-            header.extend_from_slice(line.as_bytes());
+            header_bytes += line.len();
             let t = line.trim_end();
             if t.is_empty() {
                 break;
             }
             if let Some((k, v)) = t.split_once(':') {
                 if k.trim().eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().ok();
+                    len = Some(v.trim().parse().map_err(|_| {
+                        format!("bad Content-Length `{}`", crate::proto::short(v.trim(), 40))
+                    })?);
                 }
             }
-            if header.len() > 64 * 1024 {
+            if header_bytes > 64 * 1024 {
                 return Err("headers too long".into());
             }
         }
@@ -332,7 +394,12 @@ async fn frame_guard(
             warn!(bytes = len, "malformed JSON-RPC message dropped");
             continue;
         }
-        dst.write_all(&header).await.map_err(|e| e.to_string())?;
+        // Header names are case-insensitive (the transport's parser is not): what it gets is
+        // the one header it needs, spelled its way.
+        let header = format!("Content-Length: {len}\r\n\r\n");
+        dst.write_all(header.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         dst.write_all(&body).await.map_err(|e| e.to_string())?;
     }
 }
@@ -357,6 +424,7 @@ pub async fn serve_conn(stream: UnixStream, conn: ConnId, tx: EventTx) {
     })
     .finish();
     let ordered = Ordered {
+        life: Life::Uninitialized,
         inner: service,
         conn,
         tx: tx.clone(),

@@ -234,6 +234,19 @@ pub enum DocMsg {
     Cursor(CursorParams),
 }
 
+impl DocMsg {
+    /// The document the message is about.
+    pub fn uri(&self) -> Option<&String> {
+        Some(match self {
+            DocMsg::Open(p) => &p.text_document.uri,
+            DocMsg::Change(p) => &p.text_document.uri,
+            DocMsg::RevChange(p) => &p.uri,
+            DocMsg::Close(p) | DocMsg::Save(p) => &p.text_document.uri,
+            DocMsg::Cursor(p) => &p.uri,
+        })
+    }
+}
+
 /// Parse a document notification. `Ok(None)`: not a document notification.
 pub fn parse_doc_msg(method: &str, params: Option<&Value>) -> Option<Result<DocMsg, String>> {
     fn p<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> Result<T, String> {
@@ -251,14 +264,24 @@ pub fn parse_doc_msg(method: &str, params: Option<&Value>) -> Option<Result<DocM
     })
 }
 
-/// `file://` URI -> absolute path (percent-decoded). `None` for other schemes.
+/// At most `n` chars of `s` (logs and error messages never carry a huge name in full).
+pub fn short(s: &str, n: usize) -> String {
+    vfs::names::shorten(s, n)
+}
+
+/// `file://` URI -> absolute path (percent-decoded). `None` for other schemes and for a host
+/// other than `localhost` (`file://otherhost/...` names a file on another machine).
 pub fn uri_to_path(uri: &str) -> Option<std::path::PathBuf> {
     let rest = uri.strip_prefix("file://")?;
-    // Skip an authority ("file://localhost/...").
+    // An authority: empty or `localhost` only ("file://localhost/...").
     let path = if rest.starts_with('/') {
         rest
     } else {
-        &rest[rest.find('/')?..]
+        let at = rest.find('/')?;
+        if !rest[..at].eq_ignore_ascii_case("localhost") {
+            return None;
+        }
+        &rest[at..]
     };
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -330,6 +353,8 @@ mod tests {
             std::path::Path::new("/x/y")
         );
         assert!(uri_to_path("file:///x%2").is_none());
+        assert!(uri_to_path("file://otherhost/x/y").is_none());
+        assert!(uri_to_path("file://LocalHost/x").is_some());
         assert!(uri_to_path("untitled:1").is_none());
     }
 }

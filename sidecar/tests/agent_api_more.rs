@@ -215,10 +215,39 @@ fn create_rename_delete_reach_disk_and_refusals_change_nothing() {
             json!({"path": "src/main.rs", "text": "x"}),
             EXISTS,
         ),
+        // Ignored paths are never created (they would not be part of the workspace).
         (
             "fs.create",
             json!({"path": "ignored.txt", "text": "x"}),
-            EXISTS,
+            IGNORED_PATH,
+        ),
+        (
+            "fs.rename",
+            json!({"from": "src/main.rs", "to": "ignored.txt"}),
+            IGNORED_PATH,
+        ),
+        // Names the file system cannot hold, refused before anything changes.
+        ("fs.create", json!({"path": "n".repeat(256)}), NAME_TOO_LONG),
+        (
+            "fs.create",
+            json!({"path": vec!["d".repeat(200); 21].join("/")}),
+            NAME_TOO_LONG,
+        ),
+        (
+            "fs.rename",
+            json!({"from": "src/main.rs", "to": format!("src/{}", "m".repeat(300))}),
+            NAME_TOO_LONG,
+        ),
+        // `.git` is out of reach as `.dist-space` is.
+        (
+            "fs.create",
+            json!({"path": ".git/hooks/x"}),
+            PATH_OUTSIDE_ROOT,
+        ),
+        (
+            "fs.rename",
+            json!({"from": "src/main.rs", "to": "src/.git/m.rs"}),
+            PATH_OUTSIDE_ROOT,
         ),
         ("fs.create", json!({"path": "src/main.rs/x.rs"}), BAD_PATH),
         ("fs.create", json!({"path": "../out.rs"}), PATH_OUTSIDE_ROOT),

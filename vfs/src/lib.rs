@@ -3,6 +3,7 @@
 //! * [`pos`]: LSP positions (UTF-8/16/32) <-> char offsets.
 //! * [`tree`]: the file tree as replicated LWW state with a hybrid logical clock.
 //! * [`load`]: parallel `ignore` walk, text / not-text classification, progress.
+//! * [`names`]: which new paths are accepted (file-system limits, `.git`, ignored paths).
 //! * [`diff`]: minimal edits between two texts (imara-diff), merge-shaped diffs, the closest text.
 //! * [`disk`]: atomic write-back, the debounced `notify` watcher behind [`disk::DiskWatcher`].
 //! * [`workspace`]: documents + tree + disk, both directions.
@@ -14,6 +15,7 @@ pub mod diff;
 pub mod disk;
 pub mod git;
 pub mod load;
+pub mod names;
 pub mod pos;
 pub mod snapshot;
 pub mod text;

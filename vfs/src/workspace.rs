@@ -33,6 +33,7 @@ use crate::disk::{atomic_write, DiskWatcher, WatchBatch, TEMP_PREFIX};
 use crate::load::{
     self, IgnoreFilter, LoadError, LoadOptions, NotTextReason, Progress, RawContent, RawEntry,
 };
+use crate::names::{self, PathRefusal};
 use crate::snapshot::{SnapContent, SnapFile, WorkspaceSnapshot};
 use crate::text::{LazyDoc, SnapText};
 use crate::tree::{
@@ -566,6 +567,26 @@ impl Workspace {
     pub fn version(&self) -> WsVersion {
         self.version
     }
+    /// Whether `rel` may be created (or renamed to) by an editor or agent: a name the file
+    /// system can hold (see [`crate::names`]), not inside `.git` or the state folder, and not
+    /// a path the workspace ignores (`.gitignore`, `.ignore`, global excludes). Checked before
+    /// anything changes.
+    pub fn check_new_path(&mut self, rel: &str, is_dir: bool) -> Result<(), PathRefusal> {
+        if let Some(folder) = names::excluded_folder(rel) {
+            return Err(PathRefusal::Excluded {
+                path: names::shorten(rel, 200),
+                folder: folder.to_string(),
+            });
+        }
+        names::check_limits(&self.root, rel, names::name_max(&self.root))?;
+        if self.ignore.is_ignored(rel, is_dir) {
+            return Err(PathRefusal::Ignored {
+                path: names::shorten(rel, 200),
+            });
+        }
+        Ok(())
+    }
+
     pub fn lookup(&self, path: &str) -> Option<FileId> {
         self.tree.lookup(path)
     }
@@ -805,25 +826,60 @@ impl Workspace {
         Ok(f)
     }
 
-    /// Local rename/move (also done on disk right away).
+    /// Local rename/move (also done on disk right away). The disk rename comes first: when it
+    /// fails, the workspace is unchanged; when the tree refuses the move afterwards, the disk
+    /// rename is undone. Either way a refused rename changes nothing.
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), VfsError> {
-        self.ensure_dirs(to)?;
-        let ev = self
-            .tree
-            .local_move(&mut self.author, &self.replica, from, to)?;
-        self.record(Change::Tree(ev));
+        if self.tree.lookup(from).is_none() {
+            return Err(VfsError::Tree(crate::tree::TreeError::NotFound(
+                from.to_string(),
+            )));
+        }
+        crate::tree::split_path(to)?;
         let (a, b) = (self.root.join(from), self.root.join(to));
-        if a.exists() {
+        let on_disk = a.symlink_metadata().is_ok();
+        let mut made: Vec<PathBuf> = Vec::new();
+        if on_disk {
             // The target folder may exist only in the tree so far (`ensure_dirs`).
             if let Some(dir) = b.parent() {
-                fs::create_dir_all(dir).map_err(|e| VfsError::Io {
-                    path: dir.to_path_buf(),
-                    source: e,
-                })?;
+                let mut d = dir.to_path_buf();
+                while d.symlink_metadata().is_err() && d.starts_with(&self.root) {
+                    made.push(d.clone());
+                    if !d.pop() {
+                        break;
+                    }
+                }
+                if let Err(e) = fs::create_dir_all(dir) {
+                    remove_made_dirs(&made);
+                    return Err(VfsError::Io {
+                        path: dir.to_path_buf(),
+                        source: e,
+                    });
+                }
             }
-            fs::rename(&a, &b).map_err(|e| VfsError::Io { path: b, source: e })?;
+            if let Err(e) = fs::rename(&a, &b) {
+                remove_made_dirs(&made);
+                return Err(VfsError::Io { path: b, source: e });
+            }
         }
-        Ok(())
+        let moved = self.ensure_dirs(to).and_then(|()| {
+            self.tree
+                .local_move(&mut self.author, &self.replica, from, to)
+                .map_err(VfsError::from)
+        });
+        match moved {
+            Ok(ev) => {
+                self.record(Change::Tree(ev));
+                Ok(())
+            }
+            Err(e) => {
+                if on_disk {
+                    let _ = fs::rename(&b, &a);
+                    remove_made_dirs(&made);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Local delete of a file or directory tree (also on disk right away). Unsaved text is not
@@ -842,6 +898,17 @@ impl Workspace {
     }
 
     fn delete_with(&mut self, path: &str, seen_now: bool) -> Result<(), VfsError> {
+        let p = self.root.join(path);
+        if seen_now {
+            // Everything under `path` is covered: remove it on disk first, so that a failing
+            // disk step leaves the workspace as it was.
+            if self.tree.lookup(path).is_none() {
+                return Err(VfsError::Tree(crate::tree::TreeError::NotFound(
+                    path.to_string(),
+                )));
+            }
+            remove_on_disk(&p)?;
+        }
         let files = &self.files;
         let evs = self
             .tree
@@ -856,18 +923,17 @@ impl Workspace {
             self.record(Change::Tree(ev));
         }
         self.refresh_tree();
-        let p = self.root.join(path);
-        if self.tree.lookup(path).is_none() {
-            let r = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            if let Err(e) = r {
-                if e.kind() != io::ErrorKind::NotFound {
-                    return Err(VfsError::Io { path: p, source: e });
+        match self.tree.lookup(path) {
+            None if !seen_now => remove_on_disk(&p)?,
+            Some(f) if seen_now => {
+                // Kept by edits the delete did not see: written back again.
+                for g in std::iter::once(f).chain(self.tree.descendants(f)) {
+                    if self.text_file(g).is_some() {
+                        self.dirty.insert(g);
+                    }
                 }
             }
+            _ => {}
         }
         Ok(())
     }
@@ -1392,6 +1458,30 @@ fn seen_for_delete(files: &[Option<FileState>], f: FileId) -> SeenVersion {
 }
 
 /// The current version of file `f`, as a delete's "seen" version.
+/// Remove `p` (a file or a folder tree) on disk; a path that cannot exist there (not found,
+/// a file on the way, a name too long) is nothing to remove.
+fn remove_on_disk(p: &Path) -> Result<(), VfsError> {
+    let r = match p.symlink_metadata() {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(_) => return Ok(()),
+    };
+    match r {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(VfsError::Io {
+            path: p.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Undo `create_dir_all`: remove the (empty) folders it made, innermost first.
+fn remove_made_dirs(made: &[PathBuf]) {
+    for d in made {
+        let _ = fs::remove_dir(d);
+    }
+}
+
 fn seen_current(files: &[Option<FileState>], f: FileId) -> SeenVersion {
     match files.get(f.0 as usize) {
         Some(Some(FileState::Text(t))) => match t.doc.built() {

@@ -238,3 +238,62 @@ fn watcher_started_before_the_load_misses_nothing_and_replays_nothing() {
     assert_eq!(text(&mut ws, "a.txt"), "a changed before load\n");
     assert!(ws.flush().written.is_empty());
 }
+
+/// A refused rename or delete changes nothing, in the workspace or on disk: the disk step
+/// comes first, and the workspace step is undone with it. A new path is checked against the
+/// file system's limits, `.git` and the ignore rules before anything changes.
+#[test]
+fn refused_tree_operations_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = &fs::canonicalize(dir.path()).unwrap();
+    write(r, "a.txt", "alpha\n");
+    write(r, "b.txt", "beta\n");
+    write(r, ".gitignore", "gen/\n");
+    let mut ws = Workspace::load(r, WorkspaceOptions::default(), &mut |_| {}).unwrap();
+    let v0 = ws.version();
+    let listing = |ws: &mut Workspace| -> Vec<String> {
+        ws.snapshot()
+            .files()
+            .iter()
+            .map(|f| f.path.to_string())
+            .collect()
+    };
+    let l0 = listing(&mut ws);
+    // Over-long target: the disk rename fails, nothing moved.
+    let long = "x".repeat(300);
+    assert!(ws.rename("a.txt", &long).is_err());
+    // A file on the way (`b.txt` is a file): refused.
+    assert!(ws.rename("a.txt", "b.txt/c.txt").is_err());
+    assert_eq!(ws.version(), v0);
+    assert_eq!(listing(&mut ws), l0);
+    assert_eq!(fs::read_to_string(r.join("a.txt")).unwrap(), "alpha\n");
+    assert!(!r.join("b.txt/c.txt").exists());
+    // New paths.
+    use vfs::names::PathRefusal;
+    assert!(matches!(
+        ws.check_new_path(&long, false),
+        Err(PathRefusal::NameTooLong { len: 300, .. })
+    ));
+    let deep = vec!["d".repeat(200); 21].join("/");
+    assert!(matches!(
+        ws.check_new_path(&deep, false),
+        Err(PathRefusal::PathTooLong { .. })
+    ));
+    assert!(matches!(
+        ws.check_new_path("src/.git/x", false),
+        Err(PathRefusal::Excluded { .. })
+    ));
+    assert!(matches!(
+        ws.check_new_path("gen/out.txt", false),
+        Err(PathRefusal::Ignored { .. })
+    ));
+    assert!(ws.check_new_path("src/new.rs", false).is_ok());
+    // A delete by someone who saw everything: gone from disk and workspace together.
+    ws.delete_seen_now("b.txt").unwrap();
+    assert!(!r.join("b.txt").exists());
+    assert!(ws.lookup("b.txt").is_none());
+    // A rename that works moves both.
+    ws.rename("a.txt", "sub/a2.txt").unwrap();
+    assert_eq!(fs::read_to_string(r.join("sub/a2.txt")).unwrap(), "alpha\n");
+    assert!(ws.lookup("sub/a2.txt").is_some());
+}

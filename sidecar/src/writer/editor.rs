@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use vfs::diff::{diff_edits, TextEdit};
+use vfs::names::PathRefusal;
 use vfs::pos::{self, PositionEncoding};
 use vfs::FileId;
 
@@ -85,6 +86,10 @@ pub(super) struct Conn {
     pub(super) presence: Option<Presence>,
     /// Reported bases of the editor's buffers (uri -> hint), used by `open`.
     pub(super) reopen: HashMap<String, crate::reopen::Hint>,
+    /// Documents this editor opened that are not shared (outside the workspace, inside `.git`,
+    /// ignored, a name the disk cannot hold): their later messages are dropped quietly, until
+    /// the editor closes them.
+    pub(super) unshared: std::collections::HashSet<String>,
 }
 
 impl Writer {
@@ -113,6 +118,7 @@ impl Writer {
                 docs: HashMap::new(),
                 presence: None,
                 reopen: h.reopen,
+                unshared: Default::default(),
             },
         );
         self.agent_presence(conn, false);
@@ -188,8 +194,34 @@ impl Writer {
 
     /// Map a URI to a workspace-relative path.
     pub(super) fn rel_path(&self, uri: &str) -> Result<String, String> {
-        let p = proto::uri_to_path(uri).ok_or_else(|| format!("not a file URI: {uri}"))?;
-        rel_under(&self.root, &p).ok_or_else(|| format!("outside the workspace: {uri}"))
+        let p = proto::uri_to_path(uri).ok_or_else(|| {
+            format!(
+                "not a local file URI (file:// with no host or localhost): {}",
+                proto::short(uri, 200)
+            )
+        })?;
+        rel_under(&self.root, &p)
+            .ok_or_else(|| format!("outside the workspace: {}", proto::short(uri, 200)))
+    }
+
+    /// Why a document an editor opens is not shared with anyone, if it is not: outside the
+    /// workspace, or a new path inside `.git` or ignored by the workspace (`.gitignore`). Such
+    /// a buffer stays the editor's own (e.g. `.git/COMMIT_EDITMSG`), as the loader leaves
+    /// those files out.
+    fn unshared_why(&mut self, uri: &str) -> Option<String> {
+        let rel = match self.rel_path(uri) {
+            Ok(r) => r,
+            Err(e) => return Some(e),
+        };
+        if self.ws.lookup(&rel).is_some() {
+            return None;
+        }
+        match self.ws.check_new_path(&rel, false) {
+            Err(r @ (PathRefusal::Excluded { .. } | PathRefusal::Ignored { .. })) => {
+                Some(r.to_string())
+            }
+            _ => None,
+        }
     }
 
     pub(super) fn file_of(&self, uri: &str) -> Result<FileId, String> {
@@ -228,10 +260,40 @@ impl Writer {
             warn!(conn, "document notification before initialize: dropped");
             return;
         }
+        if let Some(uri) = msg.uri() {
+            let unshared = self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.unshared.contains(uri));
+            if unshared && !matches!(msg, DocMsg::Open(_)) {
+                if matches!(msg, DocMsg::Close(_)) {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.unshared.remove(uri);
+                    }
+                }
+                return;
+            }
+        }
         let res = match msg {
             DocMsg::Open(p) => {
-                let r = self.open(conn, &p.text_document.uri, &p.text_document.text);
-                self.note_lsp_version(conn, &p.text_document.uri, p.text_document.version);
+                let uri = p.text_document.uri.clone();
+                if let Some(why) = self.unshared_why(&uri) {
+                    debug!(conn, why = %why, "document not shared");
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.unshared.insert(uri);
+                    }
+                    return;
+                }
+                let r = self.open(conn, &uri, &p.text_document.text);
+                if r.is_err() {
+                    // Its later changes cannot apply either: one log line, not one per key.
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.unshared.insert(uri.clone());
+                    }
+                } else if let Some(c) = self.conns.get_mut(&conn) {
+                    c.unshared.remove(&uri);
+                }
+                self.note_lsp_version(conn, &uri, p.text_document.version);
                 r
             }
             DocMsg::Change(p) => {
@@ -269,8 +331,11 @@ impl Writer {
         let f = match self.ws.lookup(&rel) {
             Some(f) => f,
             None => {
+                self.ws
+                    .check_new_path(&rel, false)
+                    .map_err(|e| format!("cannot share a new document: {e}"))?;
                 if self.root.join(&rel).exists() {
-                    return Err(format!("not a text document: {uri}"));
+                    return Err(format!("not a text document: {}", proto::short(uri, 200)));
                 }
                 // A new file (e.g. `:e new.rs`): created empty, the editor text is its edit.
                 self.ws

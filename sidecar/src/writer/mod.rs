@@ -159,6 +159,39 @@ pub struct Writer {
     /// Reopen bases (see `open`): each text document's version and text when this run
     /// started (after recovery), and the last states of editors that disconnected.
     reopen: crate::reopen::Bases,
+    /// Failing write-backs per path: how many failures in a row, and when one is logged next.
+    write_failures: HashMap<String, Backoff>,
+}
+
+/// A repeated failure logged once, then again after 1 s, 2 s, 4 s... (at most hourly).
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    failures: u64,
+    next_log: Instant,
+    interval: Duration,
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(3600);
+
+    fn new(now: Instant) -> Backoff {
+        Backoff {
+            failures: 0,
+            next_log: now,
+            interval: Duration::from_secs(1),
+        }
+    }
+
+    /// One more failure: `true` when this one is to be logged.
+    fn fail(&mut self, now: Instant) -> bool {
+        self.failures += 1;
+        if now < self.next_log {
+            return false;
+        }
+        self.next_log = now + self.interval;
+        self.interval = (self.interval * 2).min(Self::MAX);
+        true
+    }
 }
 
 fn rpc_err<T>(code: i64, msg: impl Into<String>) -> Result<T, (i64, String)> {
@@ -195,6 +228,7 @@ impl Writer {
             agents: agent_api::AgentState::new(&run_id, feed),
             log: None,
             reopen,
+            write_failures: HashMap::new(),
         }
     }
 
@@ -398,8 +432,31 @@ impl Writer {
         if let Some(l) = &mut self.log {
             l.commit(&self.ws, before.iter());
         }
+        let now = Instant::now();
+        for p in &rep.written {
+            if let Some(b) = self.write_failures.remove(p) {
+                info!(path = %crate::proto::short(p, 200), failures = b.failures, "write-back succeeded again");
+            }
+        }
         for (p, e) in &rep.failed {
-            warn!(path = %p, error = %e, "write-back failed (will retry)");
+            let b = self
+                .write_failures
+                .entry(p.clone())
+                .or_insert_with(|| Backoff::new(now));
+            if b.fail(now) {
+                warn!(
+                    path = %crate::proto::short(p, 200),
+                    error = %crate::proto::short(e, 200),
+                    failures = b.failures,
+                    next_log_in_s = b.interval.as_secs() / 2,
+                    "write-back failed (retried every second; logged again with backoff)"
+                );
+            }
+        }
+        // Paths that are gone (deleted, renamed) fail no more.
+        if !self.write_failures.is_empty() {
+            let ws = &self.ws;
+            self.write_failures.retain(|p, _| ws.lookup(p).is_some());
         }
         if !rep.failed.is_empty() {
             self.flush_at = Some(Instant::now() + Duration::from_secs(1));
@@ -570,4 +627,21 @@ pub fn spawn_writer(
             rt.block_on(writer.run(rx));
         })?;
     Ok(h)
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    /// A failure every 100 ms for a minute is logged about 7 times, not 600.
+    #[test]
+    fn repeated_failures_are_logged_with_backoff() {
+        let t0 = Instant::now();
+        let mut b = Backoff::new(t0);
+        let logged = (0..600)
+            .filter(|i| b.fail(t0 + Duration::from_millis(100 * i)))
+            .count();
+        assert_eq!(b.failures, 600);
+        assert!((5..=8).contains(&logged), "{logged}");
+    }
 }
