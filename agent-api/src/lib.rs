@@ -1,4 +1,4 @@
-//! Agent API: AI agents read and edit the live workspace over JSON-RPC (issue 5).
+//! Agent API: AI agents read and edit the live workspace over JSON-RPC.
 //!
 //! * [`server`]: the jsonrpsee server (WebSocket + HTTP, 127.0.0.1, limits); [`auth`]: its
 //!   bearer token; `methods`: the method registration; `subscriptions`: `changes` and

@@ -1,4 +1,4 @@
-//! Retention for bounded history (issue 7): the document versions agents may still refer to,
+//! Retention for bounded history: the document versions agents may still refer to,
 //! which the daemon's compaction must keep (`AgentState::retained`).
 //!
 //! Kept: the version last published to `changes` subscribers per document (notices are made

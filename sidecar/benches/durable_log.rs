@@ -1,4 +1,4 @@
-//! Durable log benchmark (issue 7): a real `dist-space serve` process, agents on the real
+//! Durable log benchmark: a real `dist-space serve` process, agents on the real
 //! WebSocket API doing `fs.edit` back to back; for each ack policy: sustained durable edit
 //! throughput (events/s), ack latency p50/p99 (request sent -> reply received), and the log's
 //! size per 1k events next to the engine's own encoding of the same documents.

@@ -22,7 +22,7 @@ pub struct DaemonInfo {
     pub socket: PathBuf,
     pub log: PathBuf,
     pub version: String,
-    /// The agent API endpoint and its bearer token (issue 5); `None` until that exists.
+    /// The agent API endpoint and its bearer token; `None` until that exists.
     #[serde(default)]
     pub agent_endpoint: Option<String>,
     #[serde(default)]

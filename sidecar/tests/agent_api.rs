@@ -1,4 +1,4 @@
-//! The agent API (issue 5) against a real `dist-space serve` process: real jsonrpsee
+//! The agent API against a real `dist-space serve` process: real jsonrpsee
 //! WebSocket and HTTP clients with the token from the info file, every method, every error,
 //! and an agent edit made at a version more than 100 edits old while an editor types.
 
@@ -603,7 +603,7 @@ fn connection_limit() {
     });
 }
 
-/// Branch (issue 5): an agent forks, makes a 3-file change on its branch (two edits and a new
+/// Branch: an agent forks, makes a 3-file change on its branch (two edits and a new
 /// file) that nobody sees, while a human (a real editor connection) types into one of those
 /// files at the very place the branch edits. The merge keeps every edit, and the result is the
 /// engine's own merge of the same events, computed here independently with `engine::Document`.

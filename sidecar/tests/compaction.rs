@@ -1,4 +1,4 @@
-//! Bounded history (issue 7) with a real daemon: compaction by policy, "resync needed" for
+//! Bounded history with a real daemon: compaction by policy, "resync needed" for
 //! versions older than the horizon, retention of what connected participants hold, and the
 //! rewritten log surviving restarts and kill -9.
 

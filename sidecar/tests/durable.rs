@@ -1,4 +1,4 @@
-//! Durable history (issue 7) with real processes: a daemon with WebSocket agents and a real
+//! Durable history with real processes: a daemon with WebSocket agents and a real
 //! Neovim under load, killed with -9 at seeded random moments and restarted; a log damaged at
 //! random offsets; `dist-space log` / `--verify`.
 

@@ -1,4 +1,4 @@
-//! `dist-space mcp` (issue 5) driven by a real MCP client: rmcp's client over the child-process
+//! `dist-space mcp` driven by a real MCP client: rmcp's client over the child-process
 //! stdio transport, against a real daemon on a temp workspace. Tools, resources, resource
 //! update notifications after another participant's edit, errors, and starting the daemon.
 // `resources/subscribe` is what stock clients speak (protocol <= 2025-11-25); rmcp 3.9 marks the

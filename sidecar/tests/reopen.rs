@@ -1,4 +1,4 @@
-//! Reopening after a `kill -9` with the editor's reported base (issue 7, "Reconnect"; see
+//! Reopening after a `kill -9` with the editor's reported base ("Reconnect"; see
 //! sidecar/src/reopen.rs): a real daemon process, a real WebSocket agent, an editor speaking
 //! the revision protocol over the daemon's socket, like the Neovim plugin.
 

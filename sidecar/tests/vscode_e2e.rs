@@ -625,7 +625,7 @@ fn vscode_neovim_and_agent_converge() {
     //    `dist-space lsp` starts a new daemon); nothing is lost.
     // Neovim leaves first: only VS Code reconnects (Neovim's reconnect is tested in
     // nvim_e2e.rs). With both reconnecting at once, the text VS Code typed offline was
-    // sometimes removed again by the new daemon (see the report of issue 6): a daemon-side
+    // sometimes removed again by the new daemon (seen in earlier runs): a daemon-side
     // race in the re-open reconciliation, not covered here.
     std::fs::write(out.join("nvim.stop"), "").unwrap();
     let st = wait_for("nvim exit", Duration::from_secs(30), || {

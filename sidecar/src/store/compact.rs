@@ -1,4 +1,4 @@
-//! Bounded history (issue 7): the horizon policy, and compaction of the documents and of the
+//! Bounded history: the horizon policy, and compaction of the documents and of the
 //! log file.
 //!
 //! **Policy** (`ROOT/.dist-space/config.json`, key `"history"`, see [`HistoryConfig`]): every

@@ -1,4 +1,4 @@
-//! The durable history log (issue 7): every event the writer accepts is appended to
+//! The durable history log: every event the writer accepts is appended to
 //! `ROOT/.dist-space/history.log` (format: [`frame`]) before anyone is told about it.
 //!
 //! * [`Durable`] is the writer's side: [`Durable::commit`] is called once per writer batch

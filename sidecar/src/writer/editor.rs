@@ -766,7 +766,7 @@ impl Writer {
     pub(super) fn broadcast(&mut self) {
         self.flush_all_acc();
         self.log_commit();
-        // Agent API `changes` subscribers (issue 5).
+        // Agent API `changes` subscribers.
         self.agents.publish(&self.ws, self.changed.iter().copied());
         let changed = std::mem::take(&mut self.changed);
         self.update_editors(changed);

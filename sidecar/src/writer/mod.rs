@@ -109,7 +109,7 @@ pub enum Event {
         applied: bool,
     },
     Disk(vfs::disk::WatchBatch),
-    /// A request of the agent API (issue 5); answered by [`Writer::agent_call`].
+    /// A request of the agent API; answered by [`Writer::agent_call`].
     Agent(agent_api::Call),
     /// Clean shutdown: flush, then answer.
     Shutdown(oneshot::Sender<()>),
@@ -154,7 +154,7 @@ pub struct Writer {
     acc: HashMap<(ConnId, FileId), Acc>,
     /// The agent API's state (engine agent names of agent connections).
     agents: agent_api::AgentState,
-    /// The durable history log (issue 7; `None` in tests that run without one).
+    /// The durable history log (`None` in tests that run without one).
     log: Option<crate::store::Durable>,
     /// Reopen bases (see `open`): each text document's version and text when this run
     /// started (after recovery), and the last states of editors that disconnected.

@@ -1,4 +1,4 @@
--- Crash e2e (issue 7): type markers "<N1>", "<N2>"... at the start of random lines every few
+-- Crash e2e: type markers "<N1>", "<N2>"... at the start of random lines every few
 -- ms, whether the daemon is up or not (it is killed with -9 and restarted many times), until
 -- DS_OUT/stop exists; then write the markers typed to DS_OUT/markers and keep reporting the
 -- buffer to DS_OUT/buf until DS_OUT/quit exists.
