@@ -254,6 +254,21 @@ impl Service<Request> for Ordered {
             debug!(conn = self.conn, %method, "unknown dist-space notification dropped");
             return Box::pin(async { Ok(None) });
         }
+        // Every other request (hover, definition...: the daemon announces none of them) is
+        // answered here with a method-not-found naming it: the `LspService` would log an
+        // ERROR line for each one a client sends.
+        if method != "shutdown" {
+            if let Some(id) = req.id().cloned() {
+                debug!(conn = self.conn, %method, "request not served: method not found");
+                let e = jsonrpc::Error {
+                    code: jsonrpc::ErrorCode::MethodNotFound,
+                    message: format!("dist-space does not serve `{}`", proto::short(&method, 80))
+                        .into(),
+                    data: None,
+                };
+                return Box::pin(async move { Ok(Some(Response::from_error(id, e))) });
+            }
+        }
         Box::pin(self.inner.call(req))
     }
 }

@@ -109,6 +109,17 @@ fn bad_input_never_changes_a_document() {
     assert!(r["error"]["code"].as_i64().is_some(), "{r}");
     let r = c.request("dist-space/frobnicate", json!({}));
     assert_eq!(r["error"]["code"], -32601, "{r}");
+    // A standard request the daemon does not announce: method-not-found naming it, and no
+    // ERROR line in the daemon log for it (stock clients may send these at every keystroke).
+    for _ in 0..3 {
+        let r = c.request("textDocument/hover", json!({}));
+        assert_eq!(r["error"]["code"], -32601, "{r}");
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("textDocument/hover"), "{r}");
+    }
+    let log =
+        std::fs::read_to_string(dir.path().join(".dist-space/daemon.log")).unwrap_or_default();
+    assert!(!log.contains("not implemented"), "{log}");
     // Unknown notification, change to an unknown document, change outside the workspace,
     // a position inside a UTF-8 sequence (byte 2 is inside 'é'), a range ending before it
     // starts, negative numbers, wrong types.
